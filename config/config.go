@@ -1,0 +1,231 @@
+// Package config holds AURAX's one Config struct: defaults, a YAML file, and
+// an AURAX_* environment variable for every setting, then Validate.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is every setting of an AURAX process. Each field's environment
+// variable is AURAX_ plus its YAML path in upper case joined by '_' (e.g.
+// queue.max_inflight → AURAX_QUEUE_MAX_INFLIGHT), unless an env tag names it.
+type Config struct {
+	Server  Server  `yaml:"server"`
+	Auth    Auth    `yaml:"auth"`
+	Ollama  Ollama  `yaml:"ollama"`
+	Models  Models  `yaml:"models"`
+	Queue   Queue   `yaml:"queue"`
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Server is the HTTP listener and process behaviour.
+type Server struct {
+	Listen       string        `yaml:"listen" help:"address the API listens on"`
+	HealthListen string        `yaml:"health_listen" help:"separate address for /ping and /health (empty: same listener)"`
+	BodyLimit    int           `yaml:"body_limit" help:"largest request body in bytes (413 beyond)"`
+	ReadTimeout  time.Duration `yaml:"read_timeout" help:"time to read one request"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout" help:"keep-alive idle time"`
+	DrainTimeout time.Duration `yaml:"drain_timeout" help:"on SIGTERM, how long in-flight requests may finish"`
+	KeepAlive    time.Duration `yaml:"keep_alive" help:"interval of keep-alive comments on idle SSE streams"`
+	LogLevel     string        `yaml:"log_level" help:"debug, info, warn or error"`
+	LogFormat    string        `yaml:"log_format" help:"text or json"`
+}
+
+// Auth holds the API keys. Keys never appear in logs or metrics.
+type Auth struct {
+	APIKeys     []string `yaml:"api_keys" env:"AURAX_API_KEYS" help:"comma-separated keys for /v1 and /api (empty: no auth)"`
+	APIKeysFile string   `yaml:"api_keys_file" env:"AURAX_API_KEYS_FILE" help:"file with one key per line, added to api_keys"`
+	AdminKey    string   `yaml:"admin_key" env:"AURAX_ADMIN_KEY" help:"key for admin endpoints"`
+	MetricsKey  string   `yaml:"metrics_key" env:"AURAX_METRICS_KEY" help:"key for /metrics (empty: public)"`
+}
+
+// Ollama is the upstream.
+type Ollama struct {
+	URL            string        `yaml:"url" help:"base URL of Ollama"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
+	HeaderTimeout  time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
+	RequestTimeout time.Duration `yaml:"request_timeout" help:"longest whole request to Ollama"`
+	HealthInterval time.Duration `yaml:"health_interval" help:"how often readiness re-checks Ollama"`
+	Parallel       int           `yaml:"parallel" env:"OLLAMA_NUM_PARALLEL" help:"Ollama's parallel requests per model (sizes queue.max_inflight)"`
+}
+
+// Models names the defaults and aliases.
+type Models struct {
+	Default   string            `yaml:"default" help:"chat model used when a request names none"`
+	Embedding string            `yaml:"embedding" help:"embedding model used when a request names none"`
+	Aliases   map[string]string `yaml:"aliases" help:"alias=model pairs, comma-separated in the environment; qwen3:coder is models.default unless set"`
+}
+
+// Queue is the admission queue in front of inference.
+type Queue struct {
+	MaxInFlight int           `yaml:"max_inflight" help:"concurrent inference requests (0: ollama.parallel)"`
+	MaxWaiting  int           `yaml:"max_waiting" help:"requests allowed to wait for a slot (429 beyond)"`
+	MaxWait     time.Duration `yaml:"max_wait" help:"longest wait for a slot (429 after)"`
+}
+
+// Metrics configures /metrics and the scaling signals.
+type Metrics struct {
+	SeedNames bool          `yaml:"seed_names" help:"name HTTP metrics fastapi_* as the seed's dashboards expect"`
+	Window    time.Duration `yaml:"window" help:"window of the p95 latency and error rate signals"`
+}
+
+// Default returns the configuration AURAX runs with when nothing is set.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:       ":8000",
+			BodyLimit:    8 << 20,
+			ReadTimeout:  30 * time.Second,
+			IdleTimeout:  120 * time.Second,
+			DrainTimeout: 30 * time.Second,
+			KeepAlive:    15 * time.Second,
+			LogLevel:     "info",
+			LogFormat:    "text",
+		},
+		Ollama: Ollama{
+			URL:            "http://127.0.0.1:11434",
+			ConnectTimeout: 5 * time.Second,
+			HeaderTimeout:  5 * time.Minute,
+			RequestTimeout: 10 * time.Minute,
+			HealthInterval: 5 * time.Second,
+			Parallel:       1,
+		},
+		Models: Models{
+			Default:   "qwen3:8b",
+			Embedding: "qwen3-embedding:0.6b",
+		},
+		Queue: Queue{
+			MaxWaiting: 128,
+			MaxWait:    30 * time.Second,
+		},
+		Metrics: Metrics{Window: time.Minute},
+	}
+}
+
+// Load returns Default, overlaid with the YAML file at path (when not empty),
+// then with the environment (lookup is os.LookupEnv in production), then
+// validated. Unknown YAML keys are errors: a typo must not pass silently.
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		dec := yaml.NewDecoder(f)
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, lookup); err != nil {
+		return cfg, err
+	}
+	if cfg.Auth.APIKeysFile != "" {
+		keys, err := readKeys(cfg.Auth.APIKeysFile)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Auth.APIKeys = append(cfg.Auth.APIKeys, keys...)
+	}
+	if _, ok := cfg.Models.Aliases[SeedAlias]; !ok {
+		if cfg.Models.Aliases == nil {
+			cfg.Models.Aliases = map[string]string{}
+		}
+		cfg.Models.Aliases[SeedAlias] = cfg.Models.Default
+	}
+	return cfg, cfg.Validate()
+}
+
+// SeedAlias is the model name the seed's dashboards use (model_type
+// "qwen3:coder"); unless configured it is an alias of models.default.
+const SeedAlias = "qwen3:coder"
+
+func readKeys(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth.api_keys_file: %w", err)
+	}
+	var keys []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	return keys, nil
+}
+
+// Validate reports the first setting that cannot work, naming it.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Server.Listen == "" {
+		bad("server.listen", "must not be empty")
+	}
+	if c.Server.BodyLimit < 1024 {
+		bad("server.body_limit", "%d is below 1024 bytes", c.Server.BodyLimit)
+	}
+	if c.Server.DrainTimeout < 0 {
+		bad("server.drain_timeout", "must not be negative")
+	}
+	switch c.Server.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("server.log_level", "%q is not debug, info, warn or error", c.Server.LogLevel)
+	}
+	switch c.Server.LogFormat {
+	case "text", "json":
+	default:
+		bad("server.log_format", "%q is not text or json", c.Server.LogFormat)
+	}
+	if u, err := url.Parse(c.Ollama.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("ollama.url", "%q is not an http(s) URL", c.Ollama.URL)
+	}
+	if c.Ollama.Parallel < 1 {
+		bad("ollama.parallel", "must be at least 1")
+	}
+	if c.Ollama.HealthInterval <= 0 {
+		bad("ollama.health_interval", "must be positive")
+	}
+	if c.Models.Default == "" {
+		bad("models.default", "must not be empty")
+	}
+	for alias, target := range c.Models.Aliases {
+		if alias == "" || target == "" {
+			bad("models.aliases", "%q=%q: alias and model must both be set", alias, target)
+		}
+	}
+	if c.Queue.MaxInFlight < 0 {
+		bad("queue.max_inflight", "must not be negative")
+	}
+	if c.Queue.MaxWaiting < 0 {
+		bad("queue.max_waiting", "must not be negative")
+	}
+	if c.Queue.MaxWait <= 0 {
+		bad("queue.max_wait", "must be positive")
+	}
+	if c.Metrics.Window < time.Second {
+		bad("metrics.window", "must be at least 1s")
+	}
+	return errors.Join(errs...)
+}
+
+// Slots is the number of concurrent inference requests this replica admits.
+func (c Config) Slots() int {
+	if c.Queue.MaxInFlight > 0 {
+		return c.Queue.MaxInFlight
+	}
+	return c.Ollama.Parallel
+}

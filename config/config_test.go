@@ -1,0 +1,111 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	require.Equal(t, ":8000", cfg.Server.Listen)
+	require.Equal(t, 1, cfg.Slots(), "default slots follow Ollama's parallelism")
+	require.Equal(t, cfg.Models.Default, cfg.Models.Aliases[SeedAlias], "the seed's qwen3:coder names the default model")
+}
+
+func TestFileThenEnv(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "aurax.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+server:
+  listen: ":9000"
+  drain_timeout: 45s
+models:
+  default: qwen3:4b
+  aliases:
+    fast: qwen3:0.6b
+queue:
+  max_inflight: 8
+`), 0o600))
+	keys := filepath.Join(dir, "keys")
+	require.NoError(t, os.WriteFile(keys, []byte("# comment\nk-file\n\n"), 0o600))
+	cfg, err := Load(path, env(map[string]string{
+		"AURAX_SERVER_LISTEN":      ":9100",
+		"AURAX_API_KEYS":           "k1, k2",
+		"AURAX_API_KEYS_FILE":      keys,
+		"AURAX_QUEUE_MAX_WAIT":     "2m",
+		"AURAX_METRICS_SEED_NAMES": "true",
+		"OLLAMA_NUM_PARALLEL":      "4",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, ":9100", cfg.Server.Listen, "env overrides the file")
+	require.Equal(t, 45*time.Second, cfg.Server.DrainTimeout, "the file overrides defaults")
+	require.Equal(t, "qwen3:0.6b", cfg.Models.Aliases["fast"])
+	require.Equal(t, "qwen3:4b", cfg.Models.Aliases[SeedAlias])
+	require.Equal(t, []string{"k1", "k2", "k-file"}, cfg.Auth.APIKeys)
+	require.Equal(t, 2*time.Minute, cfg.Queue.MaxWait)
+	require.True(t, cfg.Metrics.SeedNames)
+	require.Equal(t, 8, cfg.Slots(), "max_inflight wins over ollama.parallel")
+	require.Equal(t, 4, cfg.Ollama.Parallel)
+}
+
+func TestErrorsNameTheSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want string
+	}{
+		{"unknown key", "server:\n  lisen: x\n", nil, "lisen"},
+		{"bad duration", "", map[string]string{"AURAX_QUEUE_MAX_WAIT": "soon"}, "queue.max_wait"},
+		{"bad int", "", map[string]string{"AURAX_QUEUE_MAX_INFLIGHT": "many"}, "queue.max_inflight"},
+		{"bad url", "", map[string]string{"AURAX_OLLAMA_URL": "localhost:11434"}, "ollama.url"},
+		{"bad level", "", map[string]string{"AURAX_SERVER_LOG_LEVEL": "loud"}, "server.log_level"},
+		{"bad alias", "", map[string]string{"AURAX_MODELS_ALIASES": "novalue"}, "models.aliases"},
+		{"secret redacted", "", map[string]string{"AURAX_ADMIN_KEY": "s3cret", "AURAX_QUEUE_MAX_WAIT": "-"}, "queue.max_wait"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.yaml != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				require.NoError(t, os.WriteFile(path, []byte(tc.yaml), 0o600))
+			}
+			_, err := Load(path, env(tc.env))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestSettingsListEveryField(t *testing.T) {
+	def := Default()
+	settings := Settings(&def)
+	seen := map[string]bool{}
+	for _, s := range settings {
+		require.NotEmpty(t, s.Help, "setting %s has no help text", s.Path)
+		require.True(t, strings.HasPrefix(s.Env, "AURAX_") || s.Env == "OLLAMA_NUM_PARALLEL", s.Env)
+		require.False(t, seen[s.Env], "duplicate env %s", s.Env)
+		seen[s.Env] = true
+	}
+	require.True(t, seen["AURAX_API_KEYS"])
+	require.True(t, seen["AURAX_QUEUE_MAX_INFLIGHT"])
+}
+
+func TestEmptyFileMeansDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.yaml")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	cfg, err := Load(path, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, Default().Server, cfg.Server)
+}
