@@ -1,0 +1,250 @@
+package models
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ollama/ollama/api"
+)
+
+// Ollama is a Backend over an Ollama server's native API. Streaming calls
+// (chat, generate) read NDJSON here with pooled buffers instead of through
+// api.Client, whose stream allocates an 8 MiB scanner buffer per call; the
+// other calls go through api.Client built on the same http.Client.
+type Ollama struct {
+	base   string
+	http   *http.Client
+	client *api.Client
+}
+
+var _ Backend = (*Ollama)(nil)
+
+// OllamaOptions are the timeouts of the connection to Ollama.
+type OllamaOptions struct {
+	ConnectTimeout time.Duration // TCP connect
+	HeaderTimeout  time.Duration // request sent → response headers (model load included)
+	MaxIdleConns   int           // kept-alive connections (default 256)
+}
+
+// NewOllama returns a Backend for the Ollama at baseURL (http://host:port).
+func NewOllama(baseURL string, opts OllamaOptions) (*Ollama, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("ollama url %q: not a base URL", baseURL)
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	if opts.MaxIdleConns <= 0 {
+		opts.MaxIdleConns = 256
+	}
+	tr := &http.Transport{
+		Proxy:                 nil, // Ollama is local to the replica; never route it through a proxy
+		DialContext:           (&net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          opts.MaxIdleConns,
+		MaxIdleConnsPerHost:   opts.MaxIdleConns,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: opts.HeaderTimeout,
+		DisableCompression:    true,
+	}
+	hc := &http.Client{Transport: tr}
+	return &Ollama{base: u.String(), http: hc, client: api.NewClient(u, hc)}, nil
+}
+
+var (
+	bufPool    = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+)
+
+// maxLine bounds one NDJSON object from Ollama.
+const maxLine = 32 << 20
+
+// stream POSTs body to path and calls fn with each NDJSON line.
+func (o *Ollama) stream(ctx context.Context, path string, body any, fn func([]byte) error) error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := json.NewEncoder(buf).Encode(body); err != nil {
+		return fmt.Errorf("encode %s request: %w", path, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := o.http.Do(req)
+	if err != nil {
+		return classify(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return statusError(resp)
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	var long []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(long)+len(line) > maxLine {
+				return &UpstreamError{Message: "response line too long"}
+			}
+			long = append(long, line...)
+			continue
+		}
+		if long != nil {
+			line = append(long, line...)
+			long = nil
+		}
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			if bytes.HasPrefix(line, []byte(`{"error"`)) {
+				var e struct{ Error string }
+				if json.Unmarshal(line, &e) == nil && e.Error != "" {
+					return &UpstreamError{Message: e.Error}
+				}
+			}
+			if ferr := fn(line); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return classify(ctx, err)
+		}
+	}
+}
+
+// Chat implements Backend.
+func (o *Ollama) Chat(ctx context.Context, req *api.ChatRequest, fn func(*api.ChatResponse) error) error {
+	var r api.ChatResponse
+	return o.stream(ctx, "/api/chat", req, func(line []byte) error {
+		r = api.ChatResponse{}
+		if err := json.Unmarshal(line, &r); err != nil {
+			return &UpstreamError{Message: "undecodable chat chunk: " + err.Error()}
+		}
+		return fn(&r)
+	})
+}
+
+// Generate implements Backend.
+func (o *Ollama) Generate(ctx context.Context, req *api.GenerateRequest, fn func(*api.GenerateResponse) error) error {
+	var r api.GenerateResponse
+	return o.stream(ctx, "/api/generate", req, func(line []byte) error {
+		r = api.GenerateResponse{}
+		if err := json.Unmarshal(line, &r); err != nil {
+			return &UpstreamError{Message: "undecodable generate chunk: " + err.Error()}
+		}
+		return fn(&r)
+	})
+}
+
+// Embed implements Backend.
+func (o *Ollama) Embed(ctx context.Context, req *api.EmbedRequest) (*api.EmbedResponse, error) {
+	resp, err := o.client.Embed(ctx, req)
+	return resp, mapClientError(ctx, err, req.Model)
+}
+
+// List implements Backend.
+func (o *Ollama) List(ctx context.Context) (*api.ListResponse, error) {
+	resp, err := o.client.List(ctx)
+	return resp, mapClientError(ctx, err, "")
+}
+
+// Running implements Backend.
+func (o *Ollama) Running(ctx context.Context) (*api.ProcessResponse, error) {
+	resp, err := o.client.ListRunning(ctx)
+	return resp, mapClientError(ctx, err, "")
+}
+
+// Version implements Backend.
+func (o *Ollama) Version(ctx context.Context) (string, error) {
+	v, err := o.client.Version(ctx)
+	return v, mapClientError(ctx, err, "")
+}
+
+// Pull implements Puller: it asks Ollama to download model, reporting progress.
+func (o *Ollama) Pull(ctx context.Context, model string, fn func(api.ProgressResponse) error) error {
+	return mapClientError(ctx, o.client.Pull(ctx, &api.PullRequest{Model: model}, fn), model)
+}
+
+func statusError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct{ Error string }
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	if resp.StatusCode == http.StatusNotFound && strings.Contains(msg, "not found") {
+		return &ModelNotFoundError{Model: modelFromMessage(msg)}
+	}
+	return &UpstreamError{Status: resp.StatusCode, Message: msg}
+}
+
+// modelFromMessage extracts x from Ollama's `model "x" not found, ...` or
+// `model 'x' not found`.
+func modelFromMessage(msg string) string {
+	for _, q := range []string{`"`, `'`} {
+		if _, rest, ok := strings.Cut(msg, q); ok {
+			if m, _, ok := strings.Cut(rest, q); ok {
+				return m
+			}
+		}
+	}
+	return ""
+}
+
+func mapClientError(ctx context.Context, err error, model string) error {
+	if err == nil {
+		return nil
+	}
+	var se api.StatusError
+	if errors.As(err, &se) {
+		if se.StatusCode == http.StatusNotFound && strings.Contains(se.ErrorMessage, "not found") {
+			if m := modelFromMessage(se.ErrorMessage); m != "" {
+				model = m
+			}
+			return &ModelNotFoundError{Model: model}
+		}
+		msg := se.ErrorMessage
+		if msg == "" {
+			msg = se.Status
+		}
+		return &UpstreamError{Status: se.StatusCode, Message: msg}
+	}
+	return classify(ctx, err)
+}
+
+// classify turns transport errors into the sentinels; ctx's own
+// cancellation is returned as ctx.Err() so callers can tell it apart.
+func classify(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: %v", ErrTimeout, err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return &UpstreamError{Message: "connection closed mid-response"}
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
