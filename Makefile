@@ -1,0 +1,24 @@
+# AURAX: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+OLLAMA_ADDR ?= 127.0.0.1:11435
+export AURAX_CACHE ?= $(CURDIR)/.cache
+
+.PHONY: run test build ollama vet fmt bench clean
+
+build:
+	$(GO) build -o bin/aurax ./cmd/aurax
+
+# Installs (once) and starts the real test Ollama with the tiny models.
+ollama:
+	@bash scripts/ollama-up.sh
+
+run: build
+	@bash scripts/run.sh
+
+test: ollama
+	$(GO) vet ./...
+	AURAX_TEST_OLLAMA=http://$(OLLAMA_ADDR) $(GO) test -count=1 -timeout 20m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/aurax/aurax/config"
+	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/server"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func init() {
+	register("serve", "start the API server (the default command)", runServe)
+}
+
+// loadConfig parses the common --config flag and loads the configuration.
+func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := fs.String("config", os.Getenv("AURAX_CONFIG"), "YAML configuration file (env AURAX_CONFIG)")
+	if extra != nil {
+		extra(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: aurax %s [flags]\n\nflags:\n", name)
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nsettings (YAML path, environment variable, default):")
+		printSettings(fs.Output())
+	}
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, fs, err
+	}
+	cfg, err := config.Load(*path, lookupEnv)
+	return cfg, fs, err
+}
+
+// lookupEnv is os.LookupEnv plus RunPod's PORT: a load-balancing worker
+// must listen on $PORT unless AURAX_SERVER_LISTEN says otherwise, and serve
+// /ping on $PORT_HEALTH.
+func lookupEnv(key string) (string, bool) {
+	v, ok := os.LookupEnv(key)
+	if ok {
+		return v, ok
+	}
+	switch key {
+	case "AURAX_SERVER_LISTEN":
+		if p, ok := os.LookupEnv("PORT"); ok && p != "" {
+			return ":" + p, true
+		}
+	case "AURAX_SERVER_HEALTH_LISTEN":
+		if p, ok := os.LookupEnv("PORT_HEALTH"); ok && p != "" && p != os.Getenv("PORT") {
+			return ":" + p, true
+		}
+	}
+	return "", false
+}
+
+func printSettings(w io.Writer) {
+	def := config.Default()
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, s := range config.Settings(&def) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Path, s.Env, s.Value, s.Help)
+	}
+	tw.Flush()
+}
+
+func newLogger(cfg config.Server, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(args []string) error {
+	cfg, _, err := loadConfig("serve", args, nil)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Server, os.Stderr)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.Options{SeedNames: cfg.Metrics.SeedNames, Window: cfg.Metrics.Window}, logger)
+	defer m.Close()
+	backend, err := models.NewOllama(cfg.Ollama.URL, models.OllamaOptions{
+		ConnectTimeout: cfg.Ollama.ConnectTimeout,
+		HeaderTimeout:  cfg.Ollama.HeaderTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	svc := models.NewService(backend, models.Config{
+		DefaultChat:  cfg.Models.Default,
+		DefaultEmbed: cfg.Models.Embedding,
+		Aliases:      cfg.Models.Aliases,
+	})
+	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version()})
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+	}
+	var healthLn net.Listener
+	if cfg.Server.HealthListen != "" && cfg.Server.HealthListen != cfg.Server.Listen {
+		if healthLn, err = net.Listen("tcp", cfg.Server.HealthListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s: %w", cfg.Server.HealthListen, err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger.Info("aurax listening", "addr", ln.Addr().String(), "version", version(), "ollama", cfg.Ollama.URL,
+		"model", cfg.Models.Default, "embedding_model", cfg.Models.Embedding, "slots", cfg.Slots(),
+		"auth", len(cfg.Auth.APIKeys) > 0, "aliases", strings.Join(aliasList(cfg.Models.Aliases), ","))
+	return srv.Run(ctx, ln, healthLn)
+}
+
+func aliasList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}

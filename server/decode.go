@@ -1,0 +1,53 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// decodeBody decodes the JSON request body into v; the 400 it returns names
+// the field at fault where the decoder knows it.
+func decodeBody(c *fiber.Ctx, v any) error {
+	return decodeJSON(c.Body(), v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return newError(fiber.StatusBadRequest, "request body is empty: expected a JSON object")
+	}
+	err := json.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return &Error{Status: fiber.StatusBadRequest, Message: fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se), Err: err}
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return &Error{Status: fiber.StatusBadRequest, Message: fmt.Sprintf("request body: expected a JSON object, got %s", te.Value), Err: err}
+		}
+		return &Error{Status: fiber.StatusBadRequest, Param: field, Message: fmt.Sprintf("%s: expected %s, got %s", field, jsonKind(te.Type.Kind().String()), te.Value), Err: err}
+	}
+	return &Error{Status: fiber.StatusBadRequest, Message: "invalid request: " + err.Error(), Err: err}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "int", "int64", "int32", "uint", "uint64", "float64", "float32":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + k
+}

@@ -1,0 +1,240 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/aurax/aurax/metrics"
+	"github.com/gofiber/fiber/v2"
+)
+
+// call is one model request from admission to its last byte: it owns the
+// inference slot, the upstream context and the connection watcher, and
+// reports the request's metrics when done.
+type call struct {
+	s        *Server
+	model    string // as the client named it: the model_type label
+	endpoint string
+	start    time.Time
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	release   func()
+	stopWatch func()
+	once      sync.Once
+
+	queueWait   time.Duration
+	upstream    time.Duration
+	ttft        time.Duration
+	promptTok   int
+	completeTok int
+}
+
+// admit waits for an inference slot. The returned error is an *Error ready
+// for the client (429 queue full or waited too long, 503 draining, 499 the
+// client left while waiting).
+func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
+	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
+	k.ctx, k.cancel = context.WithTimeout(s.reqCtx, s.cfg.Ollama.RequestTimeout)
+	k.stopWatch = watchConn(c.Context().Conn(), k.cancel)
+	s.metrics.Arrived(model)
+	release, waited, err := s.queue.Acquire(k.ctx)
+	if err == nil || waited > 0 {
+		s.metrics.ObserveQueueWait(waited)
+	}
+	if err != nil {
+		var he *Error
+		switch {
+		case errors.Is(err, ErrQueueFull):
+			s.metrics.Rejected("queue_full")
+			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_full", RetryAfter: s.queue.RetryAfter(), Err: err,
+				Message: "too many requests are waiting for an inference slot; retry later"}
+		case errors.Is(err, ErrWaitTimeout):
+			s.metrics.Rejected("wait_timeout")
+			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_timeout", RetryAfter: s.queue.RetryAfter(), Err: err,
+				Message: "no inference slot became free within " + s.cfg.Queue.MaxWait.String() + "; retry later"}
+		case errors.Is(err, ErrDraining):
+			s.metrics.Rejected("draining")
+			he = &Error{Status: fiber.StatusServiceUnavailable, RetryAfter: time.Second, Err: err,
+				Message: "this replica is shutting down; retry on another"}
+		default:
+			he = fromUpstream(err)
+		}
+		k.release = func() {}
+		k.done(he.Status)
+		return nil, he
+	}
+	k.release, k.queueWait = release, waited
+	return k, nil
+}
+
+// done releases everything and records the request; safe to call twice.
+func (k *call) done(status int) {
+	k.once.Do(func() {
+		k.stopWatch()
+		k.release()
+		k.cancel()
+		d := time.Since(k.start)
+		k.s.metrics.ObserveModel(metrics.ModelResult{
+			ModelType:        k.model,
+			Endpoint:         k.endpoint,
+			HTTPStatus:       status,
+			Canceled:         status == statusClientClosed,
+			Duration:         d,
+			TTFT:             k.ttft,
+			Upstream:         k.upstream,
+			PromptTokens:     k.promptTok,
+			CompletionTokens: k.completeTok,
+		})
+		if k.upstream > 0 {
+			if over := d - k.queueWait - k.upstream; over > 0 {
+				k.s.metrics.ObserveOverhead(over)
+			}
+		}
+	})
+}
+
+// fail ends the call with err's status and returns the *Error for Fiber.
+func (k *call) fail(err error) error {
+	he := fromUpstream(err)
+	k.done(he.Status)
+	return he
+}
+
+// timed runs one non-streamed upstream call, counting its time.
+func (k *call) timed(fn func(ctx context.Context) error) error {
+	t := time.Now()
+	err := fn(k.ctx)
+	k.upstream += time.Since(t)
+	return err
+}
+
+// item is one chunk from the upstream producer, or its final error.
+type item[T any] struct {
+	v   T
+	err error
+}
+
+// pump runs a streaming upstream call in its own goroutine, sending each
+// chunk on the returned channel, then the error if any, then closing it. The
+// consumer must read until the channel is closed (drain does that).
+func pump[T any](k *call, run func(ctx context.Context, emit func(T) error) error) <-chan item[T] {
+	ch := make(chan item[T], 16)
+	go func() {
+		defer close(ch)
+		t := time.Now()
+		first := true
+		err := run(k.ctx, func(v T) error {
+			if first {
+				k.ttft, first = time.Since(k.start), false
+			}
+			select {
+			case ch <- item[T]{v: v}:
+				return nil
+			case <-k.ctx.Done():
+				return k.ctx.Err()
+			}
+		})
+		k.upstream = time.Since(t)
+		if err != nil {
+			ch <- item[T]{err: err}
+		}
+	}()
+	return ch
+}
+
+// drain cancels the upstream call and waits for its producer to exit.
+func drain[T any](k *call, ch <-chan item[T]) {
+	k.cancel()
+	for range ch {
+	}
+}
+
+// first waits for the first chunk so that an error before any output (an
+// unknown model, say) still gets its own HTTP status.
+func first[T any](k *call, ch <-chan item[T]) (T, error) {
+	it, ok := <-ch
+	if !ok {
+		var zero T
+		return zero, errors.New("upstream stream ended without output")
+	}
+	if it.err != nil {
+		drain(k, ch)
+		return it.v, it.err
+	}
+	return it.v, nil
+}
+
+// streamer writes one wire format's stream: chunks, keep-alives, the error
+// event; each write is flushed by the caller.
+type streamer[T any] struct {
+	contentType string
+	chunk       func(w *bufio.Writer, v T) error
+	keepAlive   func(w *bufio.Writer) // nil: none
+	fail        func(w *bufio.Writer, he *Error)
+	end         func(w *bufio.Writer) // after the last chunk, nil: nothing
+}
+
+// commit sends the headers and streams head and the rest of ch to the
+// client in the response body writer, which then owns the call.
+func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer[T]) error {
+	c.Set(fiber.HeaderContentType, st.contentType)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // nginx: pass the stream through unbuffered
+	keepAlive := k.s.cfg.Server.KeepAlive
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		status := fiber.StatusOK
+		defer func() {
+			drain(k, ch)
+			k.done(status)
+		}()
+		if st.chunk(w, head) != nil || w.Flush() != nil {
+			status = statusClientClosed
+			return
+		}
+		var tick <-chan time.Time
+		if st.keepAlive != nil && keepAlive > 0 {
+			t := time.NewTicker(keepAlive)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case it, ok := <-ch:
+				if !ok {
+					if st.end != nil {
+						st.end(w)
+					}
+					if w.Flush() != nil {
+						status = statusClientClosed
+					}
+					return
+				}
+				if it.err != nil {
+					he := fromUpstream(it.err)
+					status = he.Status
+					if status != statusClientClosed {
+						k.s.log.Warn("stream failed", "model", k.model, "err", it.err)
+						st.fail(w, he)
+						_ = w.Flush()
+					}
+					return
+				}
+				if st.chunk(w, it.v) != nil || w.Flush() != nil {
+					status = statusClientClosed
+					return
+				}
+			case <-tick:
+				st.keepAlive(w)
+				if w.Flush() != nil {
+					status = statusClientClosed
+					return
+				}
+			}
+		}
+	})
+	return nil
+}

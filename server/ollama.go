@@ -1,0 +1,256 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ollama/ollama/api"
+)
+
+// The Ollama-compatible API: requests are Ollama's own types, passed
+// through after the model name is resolved; responses name the model the
+// client asked for. stream defaults to true, as in Ollama.
+
+func streamDefault(p *bool) bool { return p == nil || *p }
+
+func (s *Server) ollamaChat(c *fiber.Ctx) error {
+	var req api.ChatRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Think != nil && !req.Think.IsValid() {
+		return badField("think", "must be true, false, \"high\", \"medium\" or \"low\"")
+	}
+	for i, m := range req.Messages {
+		switch m.Role {
+		case "system", "user", "assistant", "tool":
+		default:
+			return badField("messages["+itoa(i)+"].role", "%q is not system, user, assistant or tool", m.Role)
+		}
+	}
+	model := req.Model
+	if model == "" {
+		return badField("model", "is required")
+	}
+	stream := streamDefault(req.Stream)
+	req.Stream = &stream
+	k, err := s.admit(c, model, "chat")
+	if err != nil {
+		return err
+	}
+	if !stream {
+		var resp api.ChatResponse
+		err := k.timed(func(ctx context.Context) error {
+			return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { resp = *r; return nil })
+		})
+		if err != nil {
+			return k.fail(err)
+		}
+		resp.Model = model
+		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
+		k.done(fiber.StatusOK)
+		return c.JSON(&resp)
+	}
+	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
+		return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { return emit(*r) })
+	})
+	head, err := first(k, ch)
+	if err != nil {
+		return k.fail(err)
+	}
+	return commit(c, k, ch, head, ndjson(func(r *api.ChatResponse) {
+		r.Model = model
+		if r.Done {
+			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+		}
+	}))
+}
+
+func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
+	var req api.GenerateRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Think != nil && !req.Think.IsValid() {
+		return badField("think", "must be true, false, \"high\", \"medium\" or \"low\"")
+	}
+	model := req.Model
+	if model == "" {
+		return badField("model", "is required")
+	}
+	stream := streamDefault(req.Stream)
+	req.Stream = &stream
+	k, err := s.admit(c, model, "generate")
+	if err != nil {
+		return err
+	}
+	if !stream {
+		var resp api.GenerateResponse
+		err := k.timed(func(ctx context.Context) error {
+			return s.models.Generate(ctx, &req, func(r *api.GenerateResponse) error { resp = *r; return nil })
+		})
+		if err != nil {
+			return k.fail(err)
+		}
+		resp.Model = model
+		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
+		k.done(fiber.StatusOK)
+		return c.JSON(&resp)
+	}
+	ch := pump(k, func(ctx context.Context, emit func(api.GenerateResponse) error) error {
+		return s.models.Generate(ctx, &req, func(r *api.GenerateResponse) error { return emit(*r) })
+	})
+	head, err := first(k, ch)
+	if err != nil {
+		return k.fail(err)
+	}
+	return commit(c, k, ch, head, ndjson(func(r *api.GenerateResponse) {
+		r.Model = model
+		if r.Done {
+			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+		}
+	}))
+}
+
+// ndjson streams Ollama chunks as NDJSON, each passed through fix first; a
+// failure mid-stream ends with a final {"error": "..."} line.
+func ndjson[T any](fix func(*T)) streamer[T] {
+	return streamer[T]{
+		contentType: "application/x-ndjson",
+		chunk: func(w *bufio.Writer, v T) error {
+			fix(&v)
+			return json.NewEncoder(w).Encode(&v)
+		},
+		fail: func(w *bufio.Writer, he *Error) {
+			_ = json.NewEncoder(w).Encode(struct {
+				Error string `json:"error"`
+			}{he.Message})
+		},
+	}
+}
+
+func (s *Server) ollamaEmbed(c *fiber.Ctx) error {
+	var req api.EmbedRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if err := checkEmbedInput(req.Input); err != nil {
+		return err
+	}
+	if req.Model == "" {
+		return badField("model", "is required")
+	}
+	model := req.Model
+	k, err := s.admit(c, model, "embedding")
+	if err != nil {
+		return err
+	}
+	var resp *api.EmbedResponse
+	err = k.timed(func(ctx context.Context) error {
+		var err error
+		resp, err = s.models.Embed(ctx, &req)
+		return err
+	})
+	if err != nil {
+		return k.fail(err)
+	}
+	resp.Model = model
+	k.promptTok = resp.PromptEvalCount
+	k.done(fiber.StatusOK)
+	return c.JSON(resp)
+}
+
+// checkEmbedInput accepts what Ollama's /api/embed accepts: a string or an
+// array of strings.
+func checkEmbedInput(in any) error {
+	switch v := in.(type) {
+	case string:
+		return nil
+	case []any:
+		for i, x := range v {
+			if _, ok := x.(string); !ok {
+				return badField("input["+itoa(i)+"]", "must be a string")
+			}
+		}
+		return nil
+	case nil:
+		return badField("input", "is required")
+	}
+	return badField("input", "must be a string or an array of strings")
+}
+
+// ollamaEmbeddings is Ollama's older single-prompt embedding endpoint.
+func (s *Server) ollamaEmbeddings(c *fiber.Ctx) error {
+	var req api.EmbeddingRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Model == "" {
+		return badField("model", "is required")
+	}
+	k, err := s.admit(c, req.Model, "embedding")
+	if err != nil {
+		return err
+	}
+	var resp *api.EmbedResponse
+	err = k.timed(func(ctx context.Context) error {
+		var err error
+		resp, err = s.models.Embed(ctx, &api.EmbedRequest{Model: req.Model, Input: req.Prompt, Options: req.Options, KeepAlive: req.KeepAlive})
+		return err
+	})
+	if err != nil {
+		return k.fail(err)
+	}
+	if len(resp.Embeddings) != 1 {
+		return k.fail(errors.New("embed returned no vector"))
+	}
+	out := make([]float64, len(resp.Embeddings[0]))
+	for i, f := range resp.Embeddings[0] {
+		out[i] = float64(f)
+	}
+	k.done(fiber.StatusOK)
+	return c.JSON(api.EmbeddingResponse{Embedding: out})
+}
+
+func (s *Server) ollamaTags(c *fiber.Ctx) error {
+	list, err := s.models.Models(c.UserContext())
+	if err != nil {
+		return fromUpstream(err)
+	}
+	out := api.ListResponse{Models: []api.ListModelResponse{}}
+	for _, m := range list {
+		out.Models = append(out.Models, api.ListModelResponse{Name: m.Name, Model: m.Name, ModifiedAt: m.ModifiedAt, Size: m.Size, Digest: m.Digest, Details: m.Details})
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) ollamaPS(c *fiber.Ctx) error {
+	resp, err := s.models.Backend().Running(c.UserContext())
+	if err != nil {
+		return fromUpstream(err)
+	}
+	if resp.Models == nil {
+		resp.Models = []api.ProcessModelResponse{}
+	}
+	return c.JSON(resp)
+}
+
+func (s *Server) ollamaVersion(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+	defer cancel()
+	v, err := s.models.Backend().Version(ctx)
+	if err != nil {
+		return fromUpstream(err)
+	}
+	return c.JSON(fiber.Map{"version": v})
+}
+
+// ollamaRoot answers GET|HEAD / as Ollama does, so clients that probe it
+// find a server.
+func (s *Server) ollamaRoot(c *fiber.Ctx) error {
+	return c.SendString("Ollama is running")
+}

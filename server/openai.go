@@ -1,0 +1,525 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ollama/ollama/api"
+)
+
+// toOllama validates an OpenAI chat request and maps it to Ollama's.
+func (r *oaChatRequest) toOllama() (*api.ChatRequest, error) {
+	if len(r.Messages) == 0 {
+		return nil, badField("messages", "must contain at least one message")
+	}
+	if r.N != nil && *r.N != 1 {
+		return nil, badField("n", "only n=1 is supported")
+	}
+	opts, err := samplingOptions(r.Temperature, r.TopP, firstInt(r.MaxCompletionTokens, r.MaxTokens), r.Stop, r.Seed, r.FrequencyPenalty, r.PresencePenalty)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.ChatRequest{Model: r.Model, Options: opts}
+	for i, m := range r.Messages {
+		msg, err := m.toOllama(i)
+		if err != nil {
+			return nil, err
+		}
+		out.Messages = append(out.Messages, msg)
+	}
+	if rf := r.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "", "text":
+		case "json_object":
+			out.Format = json.RawMessage(`"json"`)
+		case "json_schema":
+			if rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0 {
+				return nil, badField("response_format.json_schema.schema", "is required for type json_schema")
+			}
+			out.Format = rf.JSONSchema.Schema
+		default:
+			return nil, badField("response_format.type", "%q is not text, json_object or json_schema", rf.Type)
+		}
+	}
+	if len(r.Tools) > 0 {
+		raw, _ := json.Marshal(r.Tools)
+		if err := json.Unmarshal(raw, &out.Tools); err != nil {
+			return nil, badField("tools", "not a list of function tools: %v", err)
+		}
+	}
+	switch r.ReasoningEffort {
+	case "":
+	case "none":
+		out.Think = &api.ThinkValue{Value: false}
+	case "low", "medium", "high":
+		out.Think = &api.ThinkValue{Value: true}
+	default:
+		return nil, badField("reasoning_effort", "%q is not none, low, medium or high", r.ReasoningEffort)
+	}
+	return out, nil
+}
+
+func firstInt(a, b *int) *int {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (m oaMessage) toOllama(i int) (api.Message, error) {
+	field := fmt.Sprintf("messages[%d]", i)
+	out := api.Message{Content: m.Content.Text, Images: m.Content.Images, ToolCallID: m.ToolCallID}
+	switch m.Role {
+	case "system", "user", "assistant", "tool":
+		out.Role = m.Role
+	case "developer":
+		out.Role = "system"
+	case "":
+		return out, badField(field+".role", "is required")
+	default:
+		return out, badField(field+".role", "%q is not system, developer, user, assistant or tool", m.Role)
+	}
+	if m.Role == "tool" {
+		out.ToolName = m.Name
+	}
+	for j, tc := range m.ToolCalls {
+		call := api.ToolCall{ID: tc.ID, Function: api.ToolCallFunction{Index: j, Name: tc.Function.Name}}
+		if tc.Function.Arguments != "" {
+			if err := json.Unmarshal([]byte(tc.Function.Arguments), &call.Function.Arguments); err != nil {
+				return out, badField(fmt.Sprintf("%s.tool_calls[%d].function.arguments", field, j), "must be a JSON object encoded as a string")
+			}
+		}
+		out.ToolCalls = append(out.ToolCalls, call)
+	}
+	return out, nil
+}
+
+// samplingOptions maps OpenAI's sampling fields to Ollama options.
+func samplingOptions(temp, topP *float64, maxTok *int, stop []string, seed *int, freq, pres *float64) (map[string]any, error) {
+	opts := map[string]any{}
+	if temp != nil {
+		if *temp < 0 || *temp > 2 || math.IsNaN(*temp) {
+			return nil, badField("temperature", "must be between 0 and 2")
+		}
+		opts["temperature"] = *temp
+	}
+	if topP != nil {
+		if *topP < 0 || *topP > 1 || math.IsNaN(*topP) {
+			return nil, badField("top_p", "must be between 0 and 1")
+		}
+		opts["top_p"] = *topP
+	}
+	if maxTok != nil {
+		if *maxTok < 1 {
+			return nil, badField("max_tokens", "must be at least 1")
+		}
+		opts["num_predict"] = *maxTok
+	}
+	if len(stop) > 4 {
+		return nil, badField("stop", "at most 4 stop sequences")
+	}
+	if len(stop) > 0 {
+		opts["stop"] = stop
+	}
+	if seed != nil {
+		opts["seed"] = *seed
+	}
+	for name, p := range map[string]*float64{"frequency_penalty": freq, "presence_penalty": pres} {
+		if p != nil {
+			if *p < -2 || *p > 2 || math.IsNaN(*p) {
+				return nil, badField(name, "must be between -2 and 2")
+			}
+			opts[name] = *p
+		}
+	}
+	return opts, nil
+}
+
+func finishReason(doneReason string, toolCalls bool) *string {
+	r := "stop"
+	switch {
+	case toolCalls:
+		r = "tool_calls"
+	case doneReason == "length":
+		r = "length"
+	}
+	return &r
+}
+
+func toolCallsOut(calls []api.ToolCall, offset int) []oaToolCall {
+	out := make([]oaToolCall, 0, len(calls))
+	for i, tc := range calls {
+		o := oaToolCall{ID: tc.ID, Type: "function"}
+		if o.ID == "" {
+			o.ID = fmt.Sprintf("call_%d", offset+i)
+		}
+		idx := offset + i
+		o.Index = &idx
+		o.Function.Name = tc.Function.Name
+		args, _ := json.Marshal(tc.Function.Arguments)
+		o.Function.Arguments = string(args)
+		out = append(out, o)
+	}
+	return out
+}
+
+func (s *Server) openAIChat(c *fiber.Ctx) error {
+	var req oaChatRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	oreq, err := req.toOllama()
+	if err != nil {
+		return err
+	}
+	model := req.Model
+	if model == "" {
+		model = s.models.DefaultChat()
+	}
+	k, err := s.admit(c, model, "chat")
+	if err != nil {
+		return err
+	}
+	id, created := "chatcmpl-"+requestID(c), time.Now().Unix()
+	stream := req.Stream
+	oreq.Stream = &stream
+	if !stream {
+		var resp api.ChatResponse
+		err := k.timed(func(ctx context.Context) error {
+			return s.models.Chat(ctx, oreq, func(r *api.ChatResponse) error { resp = *r; return nil })
+		})
+		if err != nil {
+			return k.fail(err)
+		}
+		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
+		content := resp.Message.Content
+		msg := &oaRespMessage{Role: "assistant", Content: &content, ReasoningContent: resp.Message.Thinking}
+		if len(resp.Message.ToolCalls) > 0 {
+			msg.ToolCalls = toolCallsOut(resp.Message.ToolCalls, 0)
+		}
+		out := oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
+			Choices: []oaChoice{{Message: msg, FinishReason: finishReason(resp.DoneReason, len(msg.ToolCalls) > 0)}},
+			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
+		k.done(fiber.StatusOK)
+		return c.JSON(out)
+	}
+	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
+		return s.models.Chat(ctx, oreq, func(r *api.ChatResponse) error { return emit(*r) })
+	})
+	head, err := first(k, ch)
+	if err != nil {
+		return k.fail(err)
+	}
+	sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
+		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+	return commit(c, k, ch, head, streamer[api.ChatResponse]{
+		contentType: "text/event-stream",
+		chunk:       sse.chunk,
+		keepAlive:   sseKeepAlive,
+		fail:        sseFail,
+		end:         sseDone,
+	})
+}
+
+// chatSSE turns Ollama chat chunks into OpenAI chat.completion.chunk events.
+type chatSSE struct {
+	k         *call
+	base      oaCompletion
+	usage     bool
+	sentRole  bool
+	toolCalls int
+}
+
+func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
+	delta := &oaRespMessage{}
+	if !e.sentRole {
+		delta.Role, e.sentRole = "assistant", true
+	}
+	if r.Message.Content != "" || delta.Role != "" {
+		content := r.Message.Content
+		delta.Content = &content
+	}
+	delta.ReasoningContent = r.Message.Thinking
+	if len(r.Message.ToolCalls) > 0 {
+		delta.ToolCalls = toolCallsOut(r.Message.ToolCalls, e.toolCalls)
+		e.toolCalls += len(r.Message.ToolCalls)
+	}
+	if delta.Role != "" || delta.Content != nil || delta.ReasoningContent != "" || delta.ToolCalls != nil {
+		ev := e.base
+		ev.Choices = []oaChoice{{Delta: delta}}
+		if err := writeSSE(w, &ev); err != nil {
+			return err
+		}
+	}
+	if !r.Done {
+		return nil
+	}
+	e.k.promptTok, e.k.completeTok = r.PromptEvalCount, r.EvalCount
+	ev := e.base
+	ev.Choices = []oaChoice{{Delta: &oaRespMessage{}, FinishReason: finishReason(r.DoneReason, e.toolCalls > 0)}}
+	if err := writeSSE(w, &ev); err != nil {
+		return err
+	}
+	if e.usage {
+		ev := e.base
+		ev.Choices = []oaChoice{}
+		ev.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
+		return writeSSE(w, &ev)
+	}
+	return nil
+}
+
+func writeSSE(w *bufio.Writer, v any) error {
+	w.WriteString("data: ")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return err
+	}
+	_, err := w.WriteString("\n")
+	return err
+}
+
+func sseKeepAlive(w *bufio.Writer) { w.WriteString(": keep-alive\n\n") }
+
+func sseDone(w *bufio.Writer) { w.WriteString("data: [DONE]\n\n") }
+
+// sseFail ends a stream with an error event that OpenAI clients raise.
+func sseFail(w *bufio.Writer, he *Error) {
+	_ = writeSSE(w, struct {
+		Error openAIError `json:"error"`
+	}{he.openAI()})
+}
+
+type oaCompletionRequest struct {
+	Model            string           `json:"model"`
+	Prompt           stringList       `json:"prompt"`
+	Suffix           string           `json:"suffix"`
+	Stream           bool             `json:"stream"`
+	StreamOptions    *oaStreamOptions `json:"stream_options"`
+	Temperature      *float64         `json:"temperature"`
+	TopP             *float64         `json:"top_p"`
+	MaxTokens        *int             `json:"max_tokens"`
+	Stop             stringList       `json:"stop"`
+	Seed             *int             `json:"seed"`
+	FrequencyPenalty *float64         `json:"frequency_penalty"`
+	PresencePenalty  *float64         `json:"presence_penalty"`
+	N                *int             `json:"n"`
+}
+
+// completionsDefaultMaxTokens is OpenAI's documented default for
+// /v1/completions (vLLM mirrors it too).
+const completionsDefaultMaxTokens = 16
+
+func (s *Server) openAICompletions(c *fiber.Ctx) error {
+	var req oaCompletionRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if len(req.Prompt) != 1 {
+		return badField("prompt", "exactly one prompt string is supported")
+	}
+	if req.N != nil && *req.N != 1 {
+		return badField("n", "only n=1 is supported")
+	}
+	maxTok := req.MaxTokens
+	if maxTok == nil {
+		d := completionsDefaultMaxTokens
+		maxTok = &d
+	}
+	opts, err := samplingOptions(req.Temperature, req.TopP, maxTok, req.Stop, req.Seed, req.FrequencyPenalty, req.PresencePenalty)
+	if err != nil {
+		return err
+	}
+	model := req.Model
+	if model == "" {
+		model = s.models.DefaultChat()
+	}
+	stream := req.Stream
+	oreq := &api.GenerateRequest{Model: req.Model, Prompt: req.Prompt[0], Suffix: req.Suffix, Options: opts, Stream: &stream}
+	k, err := s.admit(c, model, "completion")
+	if err != nil {
+		return err
+	}
+	id, created := "cmpl-"+requestID(c), time.Now().Unix()
+	if !stream {
+		var resp api.GenerateResponse
+		err := k.timed(func(ctx context.Context) error {
+			return s.models.Generate(ctx, oreq, func(r *api.GenerateResponse) error { resp = *r; return nil })
+		})
+		if err != nil {
+			return k.fail(err)
+		}
+		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
+		text := resp.Response
+		out := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
+			Choices: []oaChoice{{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}},
+			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
+		k.done(fiber.StatusOK)
+		return c.JSON(out)
+	}
+	ch := pump(k, func(ctx context.Context, emit func(api.GenerateResponse) error) error {
+		return s.models.Generate(ctx, oreq, func(r *api.GenerateResponse) error { return emit(*r) })
+	})
+	head, err := first(k, ch)
+	if err != nil {
+		return k.fail(err)
+	}
+	base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
+	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	return commit(c, k, ch, head, streamer[api.GenerateResponse]{
+		contentType: "text/event-stream",
+		chunk: func(w *bufio.Writer, r api.GenerateResponse) error {
+			ev := base
+			text := r.Response
+			choice := oaChoice{Text: &text}
+			if r.Done {
+				choice.FinishReason = finishReason(r.DoneReason, false)
+				k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+			}
+			if text == "" && !r.Done {
+				return nil
+			}
+			ev.Choices = []oaChoice{choice}
+			if err := writeSSE(w, &ev); err != nil {
+				return err
+			}
+			if r.Done && usage {
+				ev := base
+				ev.Choices = []oaChoice{}
+				ev.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
+				return writeSSE(w, &ev)
+			}
+			return nil
+		},
+		keepAlive: sseKeepAlive,
+		fail:      sseFail,
+		end:       sseDone,
+	})
+}
+
+type oaEmbeddingRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	EncodingFormat string          `json:"encoding_format"`
+	Dimensions     int             `json:"dimensions"`
+}
+
+type oaEmbedding struct {
+	Object    string `json:"object"`
+	Embedding any    `json:"embedding"`
+	Index     int    `json:"index"`
+}
+
+func (s *Server) openAIEmbeddings(c *fiber.Ctx) error {
+	var req oaEmbeddingRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	var input stringList
+	if len(req.Input) == 0 {
+		return badField("input", "is required")
+	}
+	if err := json.Unmarshal(req.Input, &input); err != nil {
+		return badField("input", "must be a string or an array of strings (token arrays are not supported)")
+	}
+	if len(input) == 0 {
+		return badField("input", "must not be empty")
+	}
+	for i, t := range input {
+		if t == "" {
+			return badField(fmt.Sprintf("input[%d]", i), "must not be empty")
+		}
+	}
+	switch req.EncodingFormat {
+	case "", "float", "base64":
+	default:
+		return badField("encoding_format", "%q is not float or base64", req.EncodingFormat)
+	}
+	if req.Dimensions < 0 {
+		return badField("dimensions", "must be positive")
+	}
+	model := req.Model
+	if model == "" {
+		model = s.models.DefaultEmbed()
+	}
+	k, err := s.admit(c, model, "embedding")
+	if err != nil {
+		return err
+	}
+	var resp *api.EmbedResponse
+	err = k.timed(func(ctx context.Context) error {
+		var err error
+		resp, err = s.models.Embed(ctx, &api.EmbedRequest{Model: req.Model, Input: []string(input), Dimensions: req.Dimensions})
+		return err
+	})
+	if err != nil {
+		return k.fail(err)
+	}
+	k.promptTok = resp.PromptEvalCount
+	data := make([]oaEmbedding, len(resp.Embeddings))
+	for i, v := range resp.Embeddings {
+		data[i] = oaEmbedding{Object: "embedding", Index: i, Embedding: v}
+		if req.EncodingFormat == "base64" {
+			data[i].Embedding = float32Base64(v)
+		}
+	}
+	k.done(fiber.StatusOK)
+	return c.JSON(fiber.Map{"object": "list", "data": data, "model": model,
+		"usage": fiber.Map{"prompt_tokens": resp.PromptEvalCount, "total_tokens": resp.PromptEvalCount}})
+}
+
+// float32Base64 is OpenAI's base64 encoding: little-endian float32s.
+func float32Base64(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+type oaModel struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func (s *Server) openAIModels(c *fiber.Ctx) error {
+	list, err := s.models.Models(c.UserContext())
+	if err != nil {
+		return fromUpstream(err)
+	}
+	data := make([]oaModel, 0, len(list))
+	for _, m := range list {
+		data = append(data, oaModel{ID: m.Name, Object: "model", Created: m.ModifiedAt.Unix(), OwnedBy: owner(m.Name)})
+	}
+	return c.JSON(fiber.Map{"object": "list", "data": data})
+}
+
+func (s *Server) openAIModel(c *fiber.Ctx) error {
+	name, err := url.PathUnescape(c.Params("+"))
+	if err != nil {
+		return badField("model", "invalid model id in path")
+	}
+	m, err := s.models.Find(c.UserContext(), name)
+	if err != nil {
+		return fromUpstream(err)
+	}
+	return c.JSON(oaModel{ID: m.Name, Object: "model", Created: m.ModifiedAt.Unix(), OwnedBy: owner(m.Name)})
+}
+
+// owner is the namespace of an Ollama model name ("library" when none).
+func owner(name string) string {
+	if i := strings.LastIndex(name, "/"); i > 0 {
+		return name[:i]
+	}
+	return "library"
+}

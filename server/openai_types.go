@@ -1,0 +1,188 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ollama/ollama/api"
+)
+
+// The OpenAI request types: only what AURAX maps; unknown fields are ignored
+// as OpenAI's own SDKs send fields a backend may not know.
+
+type oaChatRequest struct {
+	Model               string            `json:"model"`
+	Messages            []oaMessage       `json:"messages"`
+	Stream              bool              `json:"stream"`
+	StreamOptions       *oaStreamOptions  `json:"stream_options"`
+	Temperature         *float64          `json:"temperature"`
+	TopP                *float64          `json:"top_p"`
+	MaxTokens           *int              `json:"max_tokens"`
+	MaxCompletionTokens *int              `json:"max_completion_tokens"`
+	Stop                stringList        `json:"stop"`
+	Seed                *int              `json:"seed"`
+	FrequencyPenalty    *float64          `json:"frequency_penalty"`
+	PresencePenalty     *float64          `json:"presence_penalty"`
+	N                   *int              `json:"n"`
+	ResponseFormat      *oaResponseFormat `json:"response_format"`
+	Tools               []json.RawMessage `json:"tools"`
+	ReasoningEffort     string            `json:"reasoning_effort"`
+}
+
+type oaStreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type oaResponseFormat struct {
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Schema json.RawMessage `json:"schema"`
+	} `json:"json_schema"`
+}
+
+type oaMessage struct {
+	Role       string       `json:"role"`
+	Content    oaContent    `json:"content"`
+	Name       string       `json:"name"`
+	ToolCalls  []oaToolCall `json:"tool_calls"`
+	ToolCallID string       `json:"tool_call_id"`
+}
+
+type oaToolCall struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// oaContent is a message's content: a string, or an array of parts (text and
+// data-URL images).
+type oaContent struct {
+	Text   string
+	Images []api.ImageData
+}
+
+func (c *oaContent) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	if b[0] == '"' {
+		return json.Unmarshal(b, &c.Text)
+	}
+	var parts []struct {
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL *struct {
+			URL string `json:"url"`
+		} `json:"image_url"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return errors.New("must be a string or an array of content parts")
+	}
+	var sb strings.Builder
+	for i, p := range parts {
+		switch p.Type {
+		case "text":
+			if sb.Len() > 0 {
+				sb.WriteByte('\n')
+			}
+			sb.WriteString(p.Text)
+		case "image_url":
+			if p.ImageURL == nil {
+				return fmt.Errorf("part %d: image_url is missing", i)
+			}
+			img, err := decodeDataURL(p.ImageURL.URL)
+			if err != nil {
+				return fmt.Errorf("part %d: %w", i, err)
+			}
+			c.Images = append(c.Images, img)
+		default:
+			return fmt.Errorf("part %d: unsupported content part type %q", i, p.Type)
+		}
+	}
+	c.Text = sb.String()
+	return nil
+}
+
+func decodeDataURL(u string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return nil, errors.New("image_url must be a data: URL (AURAX does not fetch remote images)")
+	}
+	_, data, ok := strings.Cut(rest, ";base64,")
+	if !ok {
+		return nil, errors.New("image_url data URL must be base64")
+	}
+	b, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return nil, errors.New("image_url data URL: invalid base64")
+	}
+	return b, nil
+}
+
+// stringList is OpenAI's "string or array of strings" (stop, input, prompt).
+type stringList []string
+
+func (s *stringList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*s = nil
+		return nil
+	case b[0] == '"':
+		var one string
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*s = stringList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("must be a string or an array of strings")
+	}
+	*s = many
+	return nil
+}
+
+// The OpenAI response types.
+
+type oaUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type oaRespMessage struct {
+	Role             string       `json:"role,omitempty"`
+	Content          *string      `json:"content,omitempty"`
+	ReasoningContent string       `json:"reasoning_content,omitempty"`
+	ToolCalls        []oaToolCall `json:"tool_calls,omitempty"`
+}
+
+type oaChoice struct {
+	Index        int            `json:"index"`
+	Message      *oaRespMessage `json:"message,omitempty"`
+	Delta        *oaRespMessage `json:"delta,omitempty"`
+	Text         *string        `json:"text,omitempty"`
+	Logprobs     *struct{}      `json:"logprobs"`
+	FinishReason *string        `json:"finish_reason"`
+}
+
+type oaCompletion struct {
+	ID                string     `json:"id"`
+	Object            string     `json:"object"`
+	Created           int64      `json:"created"`
+	Model             string     `json:"model"`
+	SystemFingerprint string     `json:"system_fingerprint"`
+	Choices           []oaChoice `json:"choices"`
+	Usage             *oaUsage   `json:"usage,omitempty"`
+}
