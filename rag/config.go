@@ -1,0 +1,191 @@
+package rag
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store kinds for Config.Store.
+const (
+	StoreEmbedded = "embedded"
+	StoreQdrant   = "qdrant"
+)
+
+// On-error policies for Config.OnError.
+const (
+	OnErrorSkip = "skip" // answer without context, header X-Aurax-RAG: skipped
+	OnErrorFail = "fail" // 503
+)
+
+// Config is the rag section of the AURAX config file.
+type Config struct {
+	// Store is "embedded" (default, zero setup) or "qdrant".
+	Store string `yaml:"store"`
+	// Path is the embedded store's file.
+	Path   string       `yaml:"path"`
+	Qdrant QdrantConfig `yaml:"qdrant"`
+	// EmbedModel embeds documents and queries unless a collection says
+	// otherwise.
+	EmbedModel string `yaml:"embed_model"`
+	// Distance for new collections: cosine, dot or euclid.
+	Distance     string `yaml:"distance"`
+	ChunkSize    int    `yaml:"chunk_size"`
+	ChunkOverlap int    `yaml:"chunk_overlap"`
+	// MaxDocumentBytes rejects larger documents at ingest.
+	MaxDocumentBytes int     `yaml:"max_document_bytes"`
+	TopK             int     `yaml:"top_k"`
+	MinScore         float64 `yaml:"min_score"`
+	// OnError is what chat does when retrieval fails: skip or fail.
+	OnError string `yaml:"on_error"`
+	// Timeout bounds one retrieval (embed + search) during chat.
+	Timeout time.Duration `yaml:"timeout"`
+	// Template is the system-message text/template; "" means DefaultTemplate.
+	Template string      `yaml:"template"`
+	Embed    EmbedConfig `yaml:"embed"`
+}
+
+// EmbedConfig tunes the CachedEmbedder.
+type EmbedConfig struct {
+	BatchSize   int `yaml:"batch_size"`
+	Concurrency int `yaml:"concurrency"`
+	CacheSize   int `yaml:"cache_size"`
+}
+
+// QdrantConfig is the Qdrant connection and collection settings.
+type QdrantConfig struct {
+	Host   string `yaml:"host"`
+	Port   int    `yaml:"port"` // gRPC port
+	APIKey string `yaml:"api_key"`
+	TLS    bool   `yaml:"tls"`
+	// Timeout bounds each call.
+	Timeout time.Duration `yaml:"timeout"`
+	// Collection creation (the seed's QDRANT_CONFIG: 4 / 2 / 1).
+	ShardNumber            int  `yaml:"shard_number"`
+	ReplicationFactor      int  `yaml:"replication_factor"`
+	WriteConsistencyFactor int  `yaml:"write_consistency_factor"`
+	OnDiskPayload          bool `yaml:"on_disk_payload"`
+	HNSW                   HNSW `yaml:"hnsw"`
+	// IndexedFields are the metadata keys filters use; each gets a keyword
+	// payload index (document_id always has one).
+	IndexedFields []string `yaml:"indexed_fields"`
+}
+
+// HNSW parameters; 0 leaves Qdrant's default.
+type HNSW struct {
+	M           int `yaml:"m"`
+	EfConstruct int `yaml:"ef_construct"`
+	// Ef is the search-time beam width.
+	Ef int `yaml:"ef"`
+}
+
+// DefaultConfig is the zero-setup configuration.
+func DefaultConfig() Config {
+	return Config{
+		Store:            StoreEmbedded,
+		Path:             "data/rag.db",
+		Qdrant:           DefaultQdrantConfig(),
+		EmbedModel:       "aurax-tiny-embed",
+		Distance:         string(Cosine),
+		ChunkSize:        800,
+		ChunkOverlap:     100,
+		MaxDocumentBytes: 10 << 20,
+		TopK:             DefaultTopK,
+		MinScore:         0,
+		OnError:          OnErrorSkip,
+		Timeout:          5 * time.Second,
+		Embed:            EmbedConfig{BatchSize: 32, Concurrency: 2, CacheSize: 10_000},
+	}
+}
+
+// DefaultQdrantConfig is a local Qdrant with the seed's collection settings.
+func DefaultQdrantConfig() QdrantConfig {
+	return QdrantConfig{
+		Host: "localhost", Port: 6334, Timeout: 10 * time.Second,
+		ShardNumber: 4, ReplicationFactor: 2, WriteConsistencyFactor: 1,
+		HNSW: HNSW{M: 16, EfConstruct: 100},
+	}
+}
+
+// Validate reports every problem at once (errors.Join), each wrapping
+// ErrInvalidArgument.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: rag."+format, append([]any{ErrInvalidArgument}, args...)...))
+	}
+	switch c.Store {
+	case StoreEmbedded:
+		if c.Path == "" {
+			bad("path is required for the embedded store")
+		}
+	case StoreQdrant:
+		if err := c.Qdrant.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		bad("store %q: want embedded or qdrant", c.Store)
+	}
+	if _, err := ParseDistance(c.Distance); err != nil {
+		bad("distance %q: want cosine, dot or euclid", c.Distance)
+	}
+	if err := (Chunker{Size: c.ChunkSize, Overlap: c.ChunkOverlap}).Validate(); err != nil {
+		bad("chunk_size %d / chunk_overlap %d: want size > 0 and 0 <= overlap < size", c.ChunkSize, c.ChunkOverlap)
+	}
+	if c.MaxDocumentBytes <= 0 {
+		bad("max_document_bytes must be positive")
+	}
+	if c.TopK <= 0 || c.TopK > MaxTopK {
+		bad("top_k %d: want 1..%d", c.TopK, MaxTopK)
+	}
+	if c.MinScore < -1 || c.MinScore > 1 {
+		// Cosine scores; dot and euclid users may need more, but a
+		// threshold outside [-1, 1] is almost always a typo.
+		bad("min_score %v: want -1..1", c.MinScore)
+	}
+	if c.OnError != OnErrorSkip && c.OnError != OnErrorFail {
+		bad("on_error %q: want skip or fail", c.OnError)
+	}
+	if c.Timeout < 0 {
+		bad("timeout must not be negative")
+	}
+	if _, err := NewAugmenter(c.Template); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Embed.BatchSize < 0 || c.Embed.Concurrency < 0 {
+		bad("embed batch_size and concurrency must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the connection and collection settings.
+func (q QdrantConfig) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: rag.qdrant."+format, append([]any{ErrInvalidArgument}, args...)...))
+	}
+	if q.Host == "" {
+		bad("host is required")
+	}
+	if q.Port <= 0 || q.Port > 65535 {
+		bad("port %d", q.Port)
+	}
+	if q.ShardNumber < 1 || q.ReplicationFactor < 1 || q.WriteConsistencyFactor < 1 {
+		bad("shard_number, replication_factor and write_consistency_factor must be >= 1")
+	}
+	if q.WriteConsistencyFactor > q.ReplicationFactor {
+		bad("write_consistency_factor %d exceeds replication_factor %d", q.WriteConsistencyFactor, q.ReplicationFactor)
+	}
+	if q.HNSW.M < 0 || q.HNSW.EfConstruct < 0 || q.HNSW.Ef < 0 {
+		bad("hnsw parameters must not be negative")
+	}
+	if q.Timeout < 0 {
+		bad("timeout must not be negative")
+	}
+	for _, f := range q.IndexedFields {
+		if f == "" {
+			bad("indexed_fields has an empty name")
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,241 @@
+package embedded
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/aurax/aurax/rag"
+)
+
+// index is a collection's in-memory side: every vector in one contiguous
+// slab (slot i at vecs[i*dim:(i+1)*dim]), the slot's bbolt key, and an
+// interned metadata id. Cosine vectors are stored normalised, so cosine is
+// a dot product; Euclidean keeps squared norms.
+type index struct {
+	spec rag.CollectionSpec
+	dim  int
+
+	mu    sync.RWMutex
+	vecs  []float32
+	norms []float32 // squared norms; Euclidean only
+	keys  []string  // slot → bbolt key
+	meta  []uint32  // slot → metas index
+	slots map[string]int32
+
+	// Metadata is interned: all chunks of a document usually share one map.
+	metas   []rag.Metadata
+	metaIDs map[string]uint32
+}
+
+func newIndex(spec rag.CollectionSpec) *index {
+	return &index{
+		spec:    spec,
+		dim:     spec.Dimension,
+		slots:   make(map[string]int32),
+		metaIDs: make(map[string]uint32),
+	}
+}
+
+func (ix *index) len() int { return len(ix.keys) }
+
+// intern returns the id of md given its canonical JSON. Caller holds mu.
+func (ix *index) intern(metaJSON []byte) uint32 {
+	if id, ok := ix.metaIDs[string(metaJSON)]; ok {
+		return id
+	}
+	var md rag.Metadata
+	if len(metaJSON) > 0 {
+		_ = json.Unmarshal(metaJSON, &md) // written by us from a validated map
+	}
+	id := uint32(len(ix.metas))
+	ix.metas = append(ix.metas, md)
+	ix.metaIDs[string(metaJSON)] = id
+	return id
+}
+
+// put inserts or replaces key's vector (already normalised if cosine).
+// Caller holds mu for writing.
+func (ix *index) put(key string, vec []float32, metaJSON []byte) {
+	mid := ix.intern(metaJSON)
+	if s, ok := ix.slots[key]; ok {
+		copy(ix.vecs[int(s)*ix.dim:], vec)
+		ix.meta[s] = mid
+		if ix.spec.Distance == rag.Euclidean {
+			ix.norms[s] = sqNorm(vec)
+		}
+		return
+	}
+	ix.slots[key] = int32(len(ix.keys))
+	ix.keys = append(ix.keys, key)
+	ix.vecs = append(ix.vecs, vec...)
+	ix.meta = append(ix.meta, mid)
+	if ix.spec.Distance == rag.Euclidean {
+		ix.norms = append(ix.norms, sqNorm(vec))
+	}
+}
+
+// remove deletes key by moving the last slot into its place. Caller holds
+// mu for writing.
+func (ix *index) remove(key string) {
+	s, ok := ix.slots[key]
+	if !ok {
+		return
+	}
+	last := int32(len(ix.keys) - 1)
+	if s != last {
+		lk := ix.keys[last]
+		copy(ix.vecs[int(s)*ix.dim:(int(s)+1)*ix.dim], ix.vecs[int(last)*ix.dim:])
+		ix.keys[s] = lk
+		ix.meta[s] = ix.meta[last]
+		if ix.norms != nil {
+			ix.norms[s] = ix.norms[last]
+		}
+		ix.slots[lk] = s
+	}
+	delete(ix.slots, key)
+	ix.keys = ix.keys[:last]
+	ix.meta = ix.meta[:last]
+	ix.vecs = ix.vecs[:int(last)*ix.dim]
+	if ix.norms != nil {
+		ix.norms = ix.norms[:last]
+	}
+}
+
+// candidate is a scored slot.
+type candidate struct {
+	score float32
+	slot  int32
+}
+
+// topK keeps the k best candidates in a min-heap (worst at [0]).
+type topK struct {
+	k int
+	h []candidate
+}
+
+func (t *topK) push(c candidate) {
+	if len(t.h) < t.k {
+		t.h = append(t.h, c)
+		// sift up
+		i := len(t.h) - 1
+		for i > 0 {
+			p := (i - 1) / 2
+			if !worse(t.h[i], t.h[p]) {
+				break
+			}
+			t.h[i], t.h[p] = t.h[p], t.h[i]
+			i = p
+		}
+		return
+	}
+	if !worse(t.h[0], c) {
+		return
+	}
+	t.h[0] = c
+	// sift down
+	i, n := 0, len(t.h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && worse(t.h[r], t.h[l]) {
+			m = r
+		}
+		if !worse(t.h[m], t.h[i]) {
+			break
+		}
+		t.h[i], t.h[m] = t.h[m], t.h[i]
+		i = m
+	}
+}
+
+// min returns the threshold a candidate must beat once the heap is full.
+func (t *topK) full() bool { return len(t.h) == t.k }
+
+// worse orders by score, then prefers the lower slot on ties (deterministic).
+func worse(a, b candidate) bool {
+	if a.score != b.score {
+		return a.score < b.score
+	}
+	return a.slot > b.slot
+}
+
+// parallelMin is the collection size below which one goroutine searches:
+// splitting costs more than it saves.
+const parallelMin = 8192
+
+// search scans every slot and returns the best k, best first. Caller holds
+// mu for reading. allowed, when non-nil, is indexed by metadata id.
+func (ix *index) search(q []float32, k int, minScore float32, allowed []bool, workers int) []candidate {
+	n := ix.len()
+	if n == 0 {
+		return nil
+	}
+	if workers < 1 || n < parallelMin {
+		workers = 1
+	}
+	var qn float32
+	if ix.spec.Distance == rag.Euclidean {
+		qn = sqNorm(q)
+	}
+	shards := make([]topK, workers)
+	scan := func(w int) {
+		t := &shards[w]
+		t.k = k
+		t.h = make([]candidate, 0, k)
+		lo, hi := w*n/workers, (w+1)*n/workers
+		dim := ix.dim
+		euclid := ix.spec.Distance == rag.Euclidean
+		for s := lo; s < hi; s++ {
+			if allowed != nil && !allowed[ix.meta[s]] {
+				continue
+			}
+			score := dot(q, ix.vecs[s*dim:(s+1)*dim])
+			if euclid {
+				d2 := ix.norms[s] + qn - 2*score
+				if d2 < 0 {
+					d2 = 0
+				}
+				score = -float32(math.Sqrt(float64(d2)))
+			}
+			if score < minScore {
+				continue
+			}
+			if t.full() && score <= t.h[0].score {
+				continue
+			}
+			t.push(candidate{score: score, slot: int32(s)})
+		}
+	}
+	if workers == 1 {
+		scan(0)
+	} else {
+		var wg sync.WaitGroup
+		for w := 1; w < workers; w++ {
+			wg.Go(func() { scan(w) })
+		}
+		scan(0)
+		wg.Wait()
+	}
+	var all []candidate
+	for _, t := range shards {
+		all = append(all, t.h...)
+	}
+	slices.SortFunc(all, func(a, b candidate) int {
+		switch {
+		case worse(b, a):
+			return -1
+		case worse(a, b):
+			return 1
+		}
+		return 0
+	})
+	if len(all) > k {
+		all = all[:k]
+	}
+	return all
+}

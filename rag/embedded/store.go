@@ -1,0 +1,500 @@
+// Package embedded is the zero-setup rag.Store: points live in one bbolt
+// file on local disk and every vector is held in memory for exact search.
+//
+// Durability: each Upsert or DeleteChunks is one bbolt transaction, and a
+// bbolt commit fsyncs before it returns, so an acknowledged write survives
+// kill -9 and power loss. Memory is updated only after the commit.
+//
+// Search is exact: one contiguous float32 slab per collection, an AVX2/FMA
+// inner product where the CPU has it (portable unrolled Go otherwise), split
+// over Options.Workers goroutines, each keeping a top-k heap.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/aurax/aurax/rag"
+)
+
+var (
+	_ rag.Store       = (*Store)(nil)
+	_ rag.Collections = (*Store)(nil)
+)
+
+var (
+	bucketCollections = []byte("collections")
+	pointsPrefix      = "points/"
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Logger receives open/load messages; nil discards.
+	Logger *slog.Logger
+	// Workers is how many goroutines one search uses; 0 means GOMAXPROCS.
+	Workers int
+	// OpenTimeout bounds the wait for the file lock another process holds;
+	// 0 means 2s.
+	OpenTimeout time.Duration
+}
+
+// Store is the embedded rag.Store. It is safe for concurrent use; Close it
+// when done.
+type Store struct {
+	db      *bbolt.DB
+	log     *slog.Logger
+	workers int
+
+	wmu sync.Mutex // serialises writers so memory follows commit order
+
+	mu     sync.RWMutex
+	colls  map[string]*index
+	closed bool
+}
+
+// Open opens (creating if needed) the store file at path and loads every
+// collection into memory. Only one process may hold the file.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 2 * time.Second
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("embedded store: %w", err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        opts.OpenTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, log: opts.Logger.With("component", "rag.embedded"), workers: opts.Workers, colls: map[string]*index{}}
+	start := time.Now()
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("embedded store: load %s: %w", path, err)
+	}
+	n := 0
+	for _, ix := range s.colls {
+		n += ix.len()
+	}
+	s.log.Info("embedded store opened", "path", path, "collections", len(s.colls), "points", n, "load", time.Since(start))
+	return s, nil
+}
+
+func (s *Store) load() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		cb, err := tx.CreateBucketIfNotExists(bucketCollections)
+		if err != nil {
+			return err
+		}
+		return cb.ForEach(func(name, v []byte) error {
+			var spec rag.CollectionSpec
+			if err := json.Unmarshal(v, &spec); err != nil {
+				return fmt.Errorf("collection %q: %w", name, err)
+			}
+			ix := newIndex(spec)
+			pb := tx.Bucket([]byte(pointsPrefix + spec.Name))
+			if pb == nil {
+				return fmt.Errorf("collection %q: points bucket missing", spec.Name)
+			}
+			n := pb.Stats().KeyN
+			ix.vecs = make([]float32, 0, n*ix.dim)
+			vec := make([]float32, 0, ix.dim)
+			err := pb.ForEach(func(k, v []byte) error {
+				var meta []byte
+				var err error
+				vec, meta, _, err = decodeRecord(v, ix.dim, vec[:0])
+				if err != nil {
+					return fmt.Errorf("collection %q key %q: %w", spec.Name, k, err)
+				}
+				ix.put(string(k), vec, meta)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			s.colls[spec.Name] = ix
+			return nil
+		})
+	})
+}
+
+// Close releases the file. Later calls return rag.ErrUnavailable.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.colls = nil // release the vectors
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+var errClosed = fmt.Errorf("%w: embedded store closed", rag.ErrUnavailable)
+
+func (s *Store) get(name string) (*index, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	ix, ok := s.colls[name]
+	if !ok {
+		return nil, fmt.Errorf("collection %q: %w", name, rag.ErrCollectionNotFound)
+	}
+	return ix, nil
+}
+
+// Ping reports rag.ErrUnavailable once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// EnsureCollection implements rag.Writer.
+func (s *Store) EnsureCollection(ctx context.Context, spec rag.CollectionSpec) (bool, error) {
+	if spec.Distance == "" {
+		spec.Distance = rag.Cosine
+	}
+	if err := spec.Validate(); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if ix, err := s.get(spec.Name); err == nil {
+		return false, compatible(ix.spec, spec)
+	} else if !errors.Is(err, rag.ErrCollectionNotFound) {
+		return false, err
+	}
+	raw, _ := json.Marshal(spec)
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketCollections).Put([]byte(spec.Name), raw); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket([]byte(pointsPrefix + spec.Name))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("create collection %q: %w", spec.Name, err)
+	}
+	s.mu.Lock()
+	s.colls[spec.Name] = newIndex(spec)
+	s.mu.Unlock()
+	return true, nil
+}
+
+func compatible(have, want rag.CollectionSpec) error {
+	if have.Dimension != want.Dimension {
+		return &rag.DimensionError{Collection: have.Name, Want: have.Dimension, Got: want.Dimension}
+	}
+	if have.Distance != want.Distance {
+		return fmt.Errorf("%w: collection %q exists with distance %s, not %s", rag.ErrInvalidArgument, have.Name, have.Distance, want.Distance)
+	}
+	return nil
+}
+
+// ListCollections implements rag.Collections, sorted by name.
+func (s *Store) ListCollections(ctx context.Context) ([]rag.CollectionInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, errClosed
+	}
+	out := make([]rag.CollectionInfo, 0, len(s.colls))
+	for _, ix := range s.colls {
+		ix.mu.RLock()
+		out = append(out, rag.CollectionInfo{CollectionSpec: ix.spec, Points: ix.len()})
+		ix.mu.RUnlock()
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b rag.CollectionInfo) int { return cmpString(a.Name, b.Name) })
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DeleteCollection implements rag.Collections.
+func (s *Store) DeleteCollection(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.get(name); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketCollections).Delete([]byte(name)); err != nil {
+			return err
+		}
+		return tx.DeleteBucket([]byte(pointsPrefix + name))
+	})
+	if err != nil {
+		return fmt.Errorf("delete collection %q: %w", name, err)
+	}
+	s.mu.Lock()
+	delete(s.colls, name)
+	s.mu.Unlock()
+	return nil
+}
+
+// Count implements rag.Store.
+func (s *Store) Count(ctx context.Context, collection string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ix, err := s.get(collection)
+	if err != nil {
+		return 0, err
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.len(), nil
+}
+
+type encoded struct {
+	key  []byte
+	vec  []float32
+	meta []byte
+	val  []byte
+}
+
+// Upsert implements rag.Writer: all points in one transaction, fsynced
+// before it returns. Batch for throughput (hundreds of points per call).
+func (s *Store) Upsert(ctx context.Context, collection string, points []rag.Point) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ix, err := s.get(collection)
+	if err != nil {
+		return err
+	}
+	if len(points) == 0 {
+		return nil
+	}
+	enc := make([]encoded, len(points))
+	for i := range points {
+		p := &points[i]
+		if err := p.Validate(collection, ix.dim); err != nil {
+			return err
+		}
+		vec := slices.Clone(p.Vector)
+		if ix.spec.Distance == rag.Cosine {
+			normalize(vec)
+		}
+		var meta []byte
+		if len(p.Metadata) > 0 {
+			if meta, err = json.Marshal(p.Metadata); err != nil {
+				return fmt.Errorf("%w: metadata: %v", rag.ErrInvalidArgument, err)
+			}
+		}
+		enc[i] = encoded{key: pointKey(p.DocumentID, p.Chunk), vec: vec, meta: meta, val: encodeRecord(vec, meta, p.Text)}
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if ix, err = s.get(collection); err != nil { // dropped meanwhile?
+		return err
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(pointsPrefix + collection))
+		if b == nil {
+			return fmt.Errorf("collection %q: %w", collection, rag.ErrCollectionNotFound)
+		}
+		for _, e := range enc {
+			if err := b.Put(e.key, e.val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("upsert into %q: %w", collection, err)
+	}
+	ix.mu.Lock()
+	for _, e := range enc {
+		ix.put(string(e.key), e.vec, e.meta)
+	}
+	ix.mu.Unlock()
+	return nil
+}
+
+// DeleteChunks implements rag.Writer.
+func (s *Store) DeleteChunks(ctx context.Context, collection, documentID string, fromChunk int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := rag.ValidateDocumentID(documentID); err != nil {
+		return err
+	}
+	if fromChunk < 0 {
+		return fmt.Errorf("%w: fromChunk %d", rag.ErrInvalidArgument, fromChunk)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	ix, err := s.get(collection)
+	if err != nil {
+		return err
+	}
+	var deleted []string
+	prefix := append([]byte(documentID), 0)
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(pointsPrefix + collection))
+		c := b.Cursor()
+		for k, _ := c.Seek(pointKey(documentID, fromChunk)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+4; {
+			deleted = append(deleted, string(k))
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			k, _ = c.Seek(k) // after Delete the cursor position is undefined
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %q from %q: %w", documentID, collection, err)
+	}
+	ix.mu.Lock()
+	for _, k := range deleted {
+		ix.remove(k)
+	}
+	ix.mu.Unlock()
+	return nil
+}
+
+// Search implements rag.Searcher. It is exact: every point is scored.
+// Cancellation is checked before the scan, which is short (milliseconds).
+func (s *Store) Search(ctx context.Context, collection string, q rag.Query) ([]rag.Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.Normalize(); err != nil {
+		return nil, err
+	}
+	m, err := q.Filter.Compile()
+	if err != nil {
+		return nil, err
+	}
+	ix, err := s.get(collection)
+	if err != nil {
+		return nil, err
+	}
+	if len(q.Vector) != ix.dim {
+		return nil, &rag.DimensionError{Collection: collection, Want: ix.dim, Got: len(q.Vector)}
+	}
+	qv := q.Vector
+	if ix.spec.Distance == rag.Cosine {
+		qv = slices.Clone(qv)
+		normalize(qv)
+	}
+	minScore := float32(math.Inf(-1))
+	if q.MinScore != nil {
+		minScore = float32(*q.MinScore)
+	}
+
+	ix.mu.RLock()
+	var allowed []bool
+	if m != nil {
+		allowed = make([]bool, len(ix.metas))
+		for i, md := range ix.metas {
+			allowed[i] = m.Match(md)
+		}
+	}
+	cands := ix.search(qv, q.TopK, minScore, allowed, s.workers)
+	keys := make([]string, len(cands))
+	metas := make([]rag.Metadata, len(cands))
+	for i, c := range cands {
+		keys[i] = ix.keys[c.slot]
+		metas[i] = ix.metas[ix.meta[c.slot]]
+	}
+	ix.mu.RUnlock()
+
+	hits := make([]rag.Hit, 0, len(cands))
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(pointsPrefix + collection))
+		if b == nil {
+			return fmt.Errorf("collection %q: %w", collection, rag.ErrCollectionNotFound)
+		}
+		for i, c := range cands {
+			v := b.Get([]byte(keys[i]))
+			if v == nil {
+				continue // deleted since the scan
+			}
+			doc, chunk, _ := splitKey([]byte(keys[i]))
+			_, text, err := decodeTail(v, ix.dim)
+			if err != nil {
+				return err
+			}
+			hits = append(hits, rag.Hit{
+				DocumentID: doc, Chunk: chunk, Score: float64(c.score),
+				Text: string(text), Metadata: maps(metas[i]),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+			return nil, errClosed
+		}
+		return nil, fmt.Errorf("search %q: %w", collection, err)
+	}
+	return hits, nil
+}
+
+// maps copies md so callers cannot mutate the interned map.
+func maps(md rag.Metadata) rag.Metadata {
+	if md == nil {
+		return nil
+	}
+	out := make(rag.Metadata, len(md))
+	for k, v := range md {
+		out[k] = v
+	}
+	return out
+}
