@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurax/aurax/rag"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -18,12 +19,13 @@ import (
 // variable is AURAX_ plus its YAML path in upper case joined by '_' (e.g.
 // queue.max_inflight → AURAX_QUEUE_MAX_INFLIGHT), unless an env tag names it.
 type Config struct {
-	Server  Server  `yaml:"server"`
-	Auth    Auth    `yaml:"auth"`
-	Ollama  Ollama  `yaml:"ollama"`
-	Models  Models  `yaml:"models"`
-	Queue   Queue   `yaml:"queue"`
-	Metrics Metrics `yaml:"metrics"`
+	Server  Server     `yaml:"server"`
+	Auth    Auth       `yaml:"auth"`
+	Ollama  Ollama     `yaml:"ollama"`
+	Models  Models     `yaml:"models"`
+	Queue   Queue      `yaml:"queue"`
+	Metrics Metrics    `yaml:"metrics"`
+	RAG     rag.Config `yaml:"rag"`
 }
 
 // Server is the HTTP listener and process behaviour.
@@ -107,6 +109,7 @@ func Default() Config {
 			MaxWait:    30 * time.Second,
 		},
 		Metrics: Metrics{Window: time.Minute},
+		RAG:     rag.DefaultConfig(),
 	}
 }
 
@@ -218,6 +221,9 @@ func (c Config) Validate() error {
 	}
 	if c.Metrics.Window < time.Second {
 		bad("metrics.window", "must be at least 1s")
+	}
+	if err := c.RAG.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

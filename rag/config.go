@@ -21,62 +21,62 @@ const (
 // Config is the rag section of the AURAX config file.
 type Config struct {
 	// Store is "embedded" (default, zero setup) or "qdrant".
-	Store string `yaml:"store"`
+	Store string `yaml:"store" help:"embedded (zero setup) or qdrant"`
 	// Path is the embedded store's file.
-	Path   string       `yaml:"path"`
+	Path   string       `yaml:"path" help:"the embedded store's file"`
 	Qdrant QdrantConfig `yaml:"qdrant"`
 	// EmbedModel embeds documents and queries unless a collection says
 	// otherwise.
-	EmbedModel string `yaml:"embed_model"`
+	EmbedModel string `yaml:"embed_model" help:"embedding model for documents and queries (empty: models.embedding)"`
 	// Distance for new collections: cosine, dot or euclid.
-	Distance     string `yaml:"distance"`
-	ChunkSize    int    `yaml:"chunk_size"`
-	ChunkOverlap int    `yaml:"chunk_overlap"`
+	Distance     string `yaml:"distance" help:"distance of new collections: cosine, dot or euclid"`
+	ChunkSize    int    `yaml:"chunk_size" help:"chunk size in characters"`
+	ChunkOverlap int    `yaml:"chunk_overlap" help:"characters shared by neighbouring chunks"`
 	// MaxDocumentBytes rejects larger documents at ingest.
-	MaxDocumentBytes int     `yaml:"max_document_bytes"`
-	TopK             int     `yaml:"top_k"`
-	MinScore         float64 `yaml:"min_score"`
+	MaxDocumentBytes int     `yaml:"max_document_bytes" help:"largest document accepted at ingest"`
+	TopK             int     `yaml:"top_k" help:"chunks retrieved per question"`
+	MinScore         float64 `yaml:"min_score" help:"lowest score a retrieved chunk may have"`
 	// OnError is what chat does when retrieval fails: skip or fail.
-	OnError string `yaml:"on_error"`
+	OnError string `yaml:"on_error" help:"when retrieval fails during chat: skip (answer without context) or fail (503)"`
 	// Timeout bounds one retrieval (embed + search) during chat.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout" help:"bound of one retrieval (embed + search) during chat"`
 	// Template is the system-message text/template; "" means DefaultTemplate.
-	Template string      `yaml:"template"`
+	Template string      `yaml:"template" help:"system-message text/template over .Query and .Hits (empty: built-in)"`
 	Embed    EmbedConfig `yaml:"embed"`
 }
 
 // EmbedConfig tunes the CachedEmbedder.
 type EmbedConfig struct {
-	BatchSize   int `yaml:"batch_size"`
-	Concurrency int `yaml:"concurrency"`
-	CacheSize   int `yaml:"cache_size"`
+	BatchSize   int `yaml:"batch_size" help:"texts per embed call"`
+	Concurrency int `yaml:"concurrency" help:"embed calls at once"`
+	CacheSize   int `yaml:"cache_size" help:"embeddings kept in the in-memory cache"`
 }
 
 // QdrantConfig is the Qdrant connection and collection settings.
 type QdrantConfig struct {
-	Host   string `yaml:"host"`
-	Port   int    `yaml:"port"` // gRPC port
-	APIKey string `yaml:"api_key"`
-	TLS    bool   `yaml:"tls"`
+	Host   string `yaml:"host" help:"Qdrant host"`
+	Port   int    `yaml:"port" help:"Qdrant gRPC port"` // gRPC port
+	APIKey string `yaml:"api_key" help:"Qdrant API key"`
+	TLS    bool   `yaml:"tls" help:"TLS to Qdrant"`
 	// Timeout bounds each call.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout" help:"bound of each Qdrant call"`
 	// Collection creation (the seed's QDRANT_CONFIG: 4 / 2 / 1).
-	ShardNumber            int  `yaml:"shard_number"`
-	ReplicationFactor      int  `yaml:"replication_factor"`
-	WriteConsistencyFactor int  `yaml:"write_consistency_factor"`
-	OnDiskPayload          bool `yaml:"on_disk_payload"`
+	ShardNumber            int  `yaml:"shard_number" help:"shards of new collections"`
+	ReplicationFactor      int  `yaml:"replication_factor" help:"replicas of each shard"`
+	WriteConsistencyFactor int  `yaml:"write_consistency_factor" help:"replicas that must acknowledge a write"`
+	OnDiskPayload          bool `yaml:"on_disk_payload" help:"keep payloads on disk"`
 	HNSW                   HNSW `yaml:"hnsw"`
 	// IndexedFields are the metadata keys filters use; each gets a keyword
 	// payload index (document_id always has one).
-	IndexedFields []string `yaml:"indexed_fields"`
+	IndexedFields []string `yaml:"indexed_fields" help:"metadata keys that get a payload index for filters"`
 }
 
 // HNSW parameters; 0 leaves Qdrant's default.
 type HNSW struct {
-	M           int `yaml:"m"`
-	EfConstruct int `yaml:"ef_construct"`
+	M           int `yaml:"m" help:"HNSW m (0: Qdrant default)"`
+	EfConstruct int `yaml:"ef_construct" help:"HNSW ef_construct (0: Qdrant default)"`
 	// Ef is the search-time beam width.
-	Ef int `yaml:"ef"`
+	Ef int `yaml:"ef" help:"HNSW search ef (0: Qdrant default)"`
 }
 
 // DefaultConfig is the zero-setup configuration.
