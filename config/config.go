@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/rag"
+	"github.com/aurax/aurax/scaling"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -19,13 +20,14 @@ import (
 // variable is AURAX_ plus its YAML path in upper case joined by '_' (e.g.
 // queue.max_inflight → AURAX_QUEUE_MAX_INFLIGHT), unless an env tag names it.
 type Config struct {
-	Server  Server     `yaml:"server"`
-	Auth    Auth       `yaml:"auth"`
-	Ollama  Ollama     `yaml:"ollama"`
-	Models  Models     `yaml:"models"`
-	Queue   Queue      `yaml:"queue"`
-	Metrics Metrics    `yaml:"metrics"`
-	RAG     rag.Config `yaml:"rag"`
+	Server  Server         `yaml:"server"`
+	Auth    Auth           `yaml:"auth"`
+	Ollama  Ollama         `yaml:"ollama"`
+	Models  Models         `yaml:"models"`
+	Queue   Queue          `yaml:"queue"`
+	Metrics Metrics        `yaml:"metrics"`
+	RAG     rag.Config     `yaml:"rag"`
+	Scaling scaling.Config `yaml:"scaling"`
 }
 
 // Server is the HTTP listener and process behaviour.
@@ -110,6 +112,7 @@ func Default() Config {
 		},
 		Metrics: Metrics{Window: time.Minute},
 		RAG:     rag.DefaultConfig(),
+		Scaling: scaling.DefaultConfig(),
 	}
 }
 
@@ -223,6 +226,9 @@ func (c Config) Validate() error {
 		bad("metrics.window", "must be at least 1s")
 	}
 	if err := c.RAG.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Scaling.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -64,9 +64,13 @@ func unauthorized(c *fiber.Ctx) error {
 	return &Error{Status: fiber.StatusUnauthorized, Code: "invalid_api_key", Message: msg}
 }
 
+// publicPaths under /v1 and /api need no key: peers read this replica's
+// load signals (the same figures /health shows) without credentials.
+var publicPaths = map[string]bool{"/v1/scaling/signals": true}
+
 // api guards /v1 and /api when API keys are configured.
 func (a *auth) api(c *fiber.Ctx) error {
-	if len(a.apiKeys) == 0 || match(c, a.apiKeys) {
+	if len(a.apiKeys) == 0 || publicPaths[c.Path()] || match(c, a.apiKeys) {
 		return c.Next()
 	}
 	return unauthorized(c)

@@ -33,7 +33,9 @@ func fuzzEndpoint(f *testing.F, path string, seeds ...string) {
 			}
 			return
 		}
-		var e struct{ Error struct{ Message, Type string } }
+		var e struct {
+			Error struct{ Message, Type string }
+		}
 		if json.Unmarshal([]byte(out), &e) != nil || e.Error.Message == "" || e.Error.Type == "" {
 			t.Fatalf("OpenAI-shape error expected, got %s", out)
 		}

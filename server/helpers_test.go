@@ -106,14 +106,18 @@ func testConfig() config.Config {
 }
 
 // newTestServer builds a Server over b with its own registry.
-func newTestServer(t *testing.T, b models.Backend, cfg config.Config) (*Server, *prometheus.Registry) {
+func newTestServer(t *testing.T, b models.Backend, cfg config.Config, mods ...func(*Options)) (*Server, *prometheus.Registry) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{Window: cfg.Metrics.Window}, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { m.Close() })
 	svc := models.NewService(b, models.Config{DefaultChat: cfg.Models.Default, DefaultEmbed: cfg.Models.Embedding, Aliases: cfg.Models.Aliases})
-	return New(Options{Config: cfg, Models: svc, Metrics: m, Version: "test"}), reg
+	opts := Options{Config: cfg, Models: svc, Metrics: m, Version: "test"}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	return New(opts), reg
 }
 
 // doReq sends one request through app.Test.

@@ -23,6 +23,7 @@ type Options struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Version string
+	Scaler  Scaler // nil: no scaling API beyond /v1/scaling/signals
 }
 
 // Server is one AURAX replica's HTTP API.
@@ -38,6 +39,7 @@ type Server struct {
 	queue  *Queue
 	health *Health
 	auth   *auth
+	scaler Scaler
 
 	// reqCtx is the parent of every upstream call; it ends when the drain
 	// timeout runs out, cutting what is still running.
@@ -63,6 +65,7 @@ func New(opts Options) *Server {
 		started:  time.Now(),
 		queue:    NewQueue(cfg.Slots(), cfg.Queue.MaxWaiting, cfg.Queue.MaxWait),
 		auth:     newAuth(cfg.Auth),
+		scaler:   opts.Scaler,
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e9, 36),
 	}
 	s.reqCtx, s.cancelReq = context.WithCancel(context.Background())
@@ -106,6 +109,7 @@ func (s *Server) routes() {
 	v1.Post("/embeddings", s.openAIEmbeddings)
 	v1.Get("/models", s.openAIModels)
 	v1.Get("/models/+", s.openAIModel)
+	s.scalingRoutes(v1)
 
 	app.Get("/", s.ollamaRoot)
 	app.Head("/", s.ollamaRoot)

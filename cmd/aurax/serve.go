@@ -7,17 +7,21 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/server"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 )
 
 func init() {
@@ -105,7 +109,11 @@ func runServe(args []string) error {
 		DefaultEmbed: cfg.Models.Embedding,
 		Aliases:      cfg.Models.Aliases,
 	})
-	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version()})
+	ctrl, err := newController(cfg, m, reg, logger)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version(), Scaler: ctrl})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -123,7 +131,27 @@ func runServe(args []string) error {
 	logger.Info("aurax listening", "addr", ln.Addr().String(), "version", version(), "ollama", cfg.Ollama.URL,
 		"model", cfg.Models.Default, "embedding_model", cfg.Models.Embedding, "slots", cfg.Slots(),
 		"auth", len(cfg.Auth.APIKeys) > 0, "aliases", strings.Join(aliasList(cfg.Models.Aliases), ","))
-	return srv.Run(ctx, ln, healthLn)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx, ln, healthLn) })
+	g.Go(func() error { return ctrl.Run(gctx) })
+	return g.Wait()
+}
+
+// newController builds the scaling controller with the configured
+// observation mode and provider ("none": a dry run that records and logs
+// its decisions and applies nothing).
+func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registerer, logger *slog.Logger) (*scaling.Controller, error) {
+	obs, err := scaling.NewObserver(cfg.Scaling, m.Signals, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	var prov scaling.Provider
+	switch cfg.Scaling.Provider {
+	case "none":
+	default:
+		return nil, fmt.Errorf("scaling.provider: %q is not none", cfg.Scaling.Provider)
+	}
+	return scaling.NewController(cfg.Scaling, obs, prov, reg, logger)
 }
 
 func aliasList(m map[string]string) []string {

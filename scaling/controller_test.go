@@ -1,0 +1,247 @@
+package scaling
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeObserver reports a fixed load, stamped with the (fake) current time.
+type fakeObserver struct {
+	mu    sync.Mutex
+	queue float64
+	err   error
+}
+
+func (f *fakeObserver) set(q float64) { f.mu.Lock(); f.queue = q; f.mu.Unlock() }
+
+func (f *fakeObserver) Observe(ctx context.Context) (Observation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return Observation{}, f.err
+	}
+	o := neutral(time.Now())
+	o.Replicas, o.QueueDepth = 2, f.queue
+	return o, nil
+}
+
+type fakeElector struct{ self bool }
+
+func (f fakeElector) Leader(context.Context) (string, bool, error) {
+	if f.self {
+		return "10.0.0.1", true, nil
+	}
+	return "10.0.0.1", false, nil
+}
+
+// queueConfig is prod with the seed's queue rule held for 30 s.
+func queueConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Profile, cfg.Policy, cfg.Interval = ProfileProd, PolicyThresholds, 10*time.Second
+	cfg.Thresholds.Up = []string{"queue_depth > 10 for 30s step 2"}
+	return cfg
+}
+
+func newTestController(t *testing.T, cfg Config, obs Observer, prov Provider, self bool) (*Controller, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	c, err := NewController(cfg, obs, prov, reg, slog.New(slog.DiscardHandler), WithElector(fakeElector{self}))
+	require.NoError(t, err)
+	return c, reg
+}
+
+// run starts c.Run and returns a stop function that waits for it.
+func run(c *Controller) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+func TestLoopQueueAddsTwoAfterHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		obs := &fakeObserver{queue: 15}
+		prov := NewMemory(2)
+		c, _ := newTestController(t, queueConfig(), obs, prov, true)
+		stop := run(c)
+		defer stop()
+
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		require.Empty(t, prov.Sets(), "before the 30 s hold nothing is applied")
+
+		time.Sleep(2 * time.Second) // tick at 30 s
+		synctest.Wait()
+		require.Equal(t, []int{4}, prov.Sets())
+
+		time.Sleep(50 * time.Second) // inside the 60 s cooldown
+		synctest.Wait()
+		require.Equal(t, []int{4}, prov.Sets())
+		require.Equal(t, 1.0, toFloat64(t, c.m.events.WithLabelValues("up", "queue")))
+		require.Equal(t, 4.0, toFloat64(t, c.m.active))
+		s := c.Status()
+		require.Equal(t, 4, s.Current)
+		require.True(t, s.IsLeader)
+		var applied *Record
+		for i := range s.Decisions {
+			if s.Decisions[i].Result == ResultApplied {
+				applied = &s.Decisions[i]
+			}
+		}
+		require.NotNil(t, applied)
+		require.Equal(t, "queue", applied.Decision.Reason)
+		require.Equal(t, "queue_depth > 10 for 30s step 2", applied.Decision.Rule)
+		require.Equal(t, 15.0, applied.Observation.QueueDepth)
+	})
+}
+
+func TestLoopProviderErrorRetriedOnce(t *testing.T) {
+	for _, appliedAnyway := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			obs := &fakeObserver{queue: 15}
+			prov := NewMemory(2)
+			prov.FailNext(errors.New("provider: 503"), appliedAnyway)
+			cfg := queueConfig()
+			cfg.Thresholds.Up = []string{"queue_depth > 10 step 2"}
+			c, _ := newTestController(t, cfg, obs, prov, true)
+			stop := run(c)
+			time.Sleep(5 * time.Second) // first tick at 0, one retry after 1 s
+			synctest.Wait()
+			stop()
+			n, err := prov.Replicas(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, 4, n, "applied once, not twice")
+			if appliedAnyway {
+				require.Equal(t, []int{4}, prov.Sets(), "the re-read saw 4: no second call")
+			} else {
+				require.Equal(t, []int{4, 4}, prov.Sets())
+			}
+			require.Equal(t, 1.0, toFloat64(t, c.m.decisions.WithLabelValues(ResultApplied)))
+			require.Equal(t, 0.0, toFloat64(t, c.m.decisions.WithLabelValues(ResultError)))
+		})
+	}
+}
+
+func TestLoopProviderErrorsExhausted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := NewMemory(2)
+		for range 4 {
+			prov.FailNext(errors.New("provider down"), false)
+		}
+		cfg := queueConfig()
+		cfg.Thresholds.Up = []string{"queue_depth > 10 step 2"}
+		c, _ := newTestController(t, cfg, &fakeObserver{queue: 15}, prov, true)
+		stop := run(c)
+		time.Sleep(9 * time.Second) // 1+2+4 s of backoff
+		synctest.Wait()
+		stop()
+		require.Len(t, prov.Sets(), 4)
+		require.Equal(t, 1.0, toFloat64(t, c.m.decisions.WithLabelValues(ResultError)))
+	})
+}
+
+func TestLoopNonLeaderNeverActs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := NewMemory(2)
+		c, _ := newTestController(t, queueConfig(), &fakeObserver{queue: 50}, prov, false)
+		stop := run(c)
+		time.Sleep(20 * time.Minute)
+		synctest.Wait()
+		stop()
+		require.Empty(t, prov.Sets())
+		s := c.Status()
+		require.False(t, s.IsLeader)
+		require.Equal(t, 4, s.Desired, "it still decides")
+		require.Contains(t, s.Decisions[len(s.Decisions)-1].Decision.Note, "not leader")
+		require.Len(t, s.Decisions, decisionLogSize)
+		require.ErrorIs(t, c.SetManual(context.Background(), 3, "test", time.Minute), ErrNotLeader)
+	})
+}
+
+func TestLoopPauseAndManual(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := NewMemory(2)
+		cfg := queueConfig()
+		cfg.Thresholds.Up = []string{"queue_depth > 10 step 2"}
+		obs := &fakeObserver{queue: 0}
+		c, _ := newTestController(t, cfg, obs, prov, true)
+		c.Pause()
+		obs.set(30)
+		stop := run(c)
+		defer stop()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Empty(t, prov.Sets(), "paused")
+		require.True(t, c.Status().Paused)
+
+		require.NoError(t, c.SetManual(context.Background(), 7, "launch day", 5*time.Minute))
+		require.Equal(t, []int{7}, prov.Sets(), "manual applies even when paused")
+		require.Equal(t, 1.0, toFloat64(t, c.m.events.WithLabelValues("up", "manual")))
+		require.Error(t, c.SetManual(context.Background(), 99, "too many", time.Minute))
+		c.Resume()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		require.Equal(t, []int{7}, prov.Sets(), "the override holds over the policy")
+		require.Equal(t, "launch day", c.Status().Manual.Reason)
+	})
+}
+
+func TestLoopObserverErrorHolds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		prov := NewMemory(5)
+		c, _ := newTestController(t, queueConfig(), &fakeObserver{err: errors.New("no peer answered")}, prov, true)
+		stop := run(c)
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		stop()
+		require.Empty(t, prov.Sets())
+		require.Contains(t, c.Status().Decisions[0].Decision.Note, "no peer answered")
+	})
+}
+
+// toFloat64 reads a counter or gauge.
+func toFloat64(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
+
+// series counts the series of each family in reg.
+func seriesCount(t *testing.T, reg *prometheus.Registry) map[string]int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = len(mf.GetMetric())
+	}
+	return out
+}
+
+func TestMetricsCreatedAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, err := NewController(queueConfig(), &fakeObserver{}, NewMemory(2), reg, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{
+		"aurax_scaling_events_total":    2 * len(Reasons),
+		"aurax_scaling_decisions_total": 3,
+		"aurax_active_instances":        1,
+		"aurax_desired_instances":       1,
+	}, seriesCount(t, reg))
+}

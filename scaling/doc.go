@@ -1,0 +1,11 @@
+// Package scaling is AURAX's embedded autoscaler: it observes load (this
+// replica, all peers, or Prometheus), runs a pure policy
+// (Decide(observation, state, now) Decision), and, on the leader only,
+// applies the decision through a Provider, recording every decision with its
+// reason, rule and observation.
+//
+// Policies: "thresholds" (the seed's rule tables), "target" (target tracking
+// on concurrency per replica) and "predictive" (a Holt forecast of arrivals
+// over the cold start plus burst headroom). The same Decide code runs inside
+// the trace simulator in scaling/sim.
+package scaling

@@ -1,0 +1,118 @@
+package scaling
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Provider runs the replicas. SetReplicas asks for exactly n replicas and is
+// idempotent: calling it again with the same n after an error or a timeout
+// never adds more. It returns when the request is accepted (replicas may
+// still be starting) or with an error, in which case the count may or may
+// not have changed; the controller re-reads Replicas and retries. Replicas
+// returns the count the provider runs or is starting. Both honour ctx: on
+// cancellation they return ctx.Err() promptly. Providers are safe for
+// concurrent use.
+type Provider interface {
+	Replicas(ctx context.Context) (int, error)
+	SetReplicas(ctx context.Context, n int) error
+}
+
+// DryRun is the "none" provider: it records the count it was asked for and
+// logs it, changing nothing.
+type DryRun struct {
+	mu     sync.Mutex
+	n      int
+	logger *slog.Logger
+}
+
+var _ Provider = (*DryRun)(nil)
+
+// NewDryRun starts at n replicas.
+func NewDryRun(n int, logger *slog.Logger) *DryRun {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &DryRun{n: n, logger: logger}
+}
+
+// Replicas implements Provider.
+func (d *DryRun) Replicas(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n, ctx.Err()
+}
+
+// SetReplicas implements Provider: it only logs.
+func (d *DryRun) SetReplicas(ctx context.Context, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.logger.Info("dry run: would set replicas", "from", d.n, "to", n)
+	d.n = n
+	return nil
+}
+
+// Memory is an in-memory Provider for tests: it can fail calls, and fail
+// after applying (as a timeout after the platform accepted the change).
+type Memory struct {
+	mu       sync.Mutex
+	n        int
+	sets     []int
+	failures []memFailure
+}
+
+type memFailure struct {
+	err     error
+	applied bool
+}
+
+var _ Provider = (*Memory)(nil)
+
+// NewMemory starts at n replicas.
+func NewMemory(n int) *Memory { return &Memory{n: n} }
+
+// FailNext makes the next SetReplicas return err; when applied is true the
+// count changes anyway.
+func (m *Memory) FailNext(err error, applied bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failures = append(m.failures, memFailure{err, applied})
+}
+
+// Sets returns every count SetReplicas was called with, in order.
+func (m *Memory) Sets() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]int(nil), m.sets...)
+}
+
+// Replicas implements Provider.
+func (m *Memory) Replicas(ctx context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n, ctx.Err()
+}
+
+// SetReplicas implements Provider.
+func (m *Memory) SetReplicas(ctx context.Context, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sets = append(m.sets, n)
+	if len(m.failures) > 0 {
+		f := m.failures[0]
+		m.failures = m.failures[1:]
+		if f.applied {
+			m.n = n
+		}
+		return f.err
+	}
+	m.n = n
+	return nil
+}

@@ -1,0 +1,187 @@
+package scaling
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// TargetPolicy is target tracking on concurrency per replica: outside the
+// band [ScaleDownThreshold, ScaleUpThreshold] of utilisation it sizes the
+// service so that utilisation returns to Utilization; scale-down takes the
+// highest recommendation of the stabilization window, as Kubernetes HPA does.
+type TargetPolicy struct {
+	Cfg    Target
+	Limits Limits
+}
+
+// Name implements Policy.
+func (p *TargetPolicy) Name() string { return PolicyTarget }
+
+// Lookback implements Policy.
+func (p *TargetPolicy) Lookback() time.Duration { return p.Cfg.Stabilization }
+
+func (p *TargetPolicy) recommend(o Observation) int {
+	return int(math.Ceil(o.Load() / (p.Cfg.TargetConcurrency * p.Cfg.Utilization)))
+}
+
+// Decide implements Policy.
+func (p *TargetPolicy) Decide(obs Observation, st State, now time.Time) Decision {
+	cur := st.Current
+	if stale(obs, st, now) || math.IsNaN(obs.Load()) {
+		return p.Limits.Finish(cur, cur, "", "", st, now).withNote("stale or unknown load: holding")
+	}
+	u := obs.Load() / (float64(obs.Replicas) * p.Cfg.TargetConcurrency)
+	rule := fmt.Sprintf("concurrency per replica %.2f of target %g", u, p.Cfg.TargetConcurrency)
+	switch {
+	case u > p.Cfg.ScaleUpThreshold:
+		return p.Limits.Finish(cur, max(cur, p.recommend(obs)), "target", rule+" > "+ftoa(p.Cfg.ScaleUpThreshold), st, now)
+	case u < p.Cfg.ScaleDownThreshold && obs.Missing == 0:
+		want := 0
+		for _, o := range series(obs, st, now, p.Cfg.Stabilization) {
+			if o.Missing > 0 || math.IsNaN(o.Load()) {
+				want = cur // incomplete data in the window: no scale-down
+				break
+			}
+			want = max(want, p.recommend(o))
+		}
+		if want >= cur {
+			return p.Limits.Finish(cur, cur, "", "", st, now).withNote("stabilization window holds " + itoa(want))
+		}
+		return p.Limits.Finish(cur, want, "target", rule+" < "+ftoa(p.Cfg.ScaleDownThreshold), st, now)
+	}
+	return p.Limits.Finish(cur, cur, "", "", st, now).withNote(rule + " within band")
+}
+
+// PredictivePolicy sizes the service for the arrivals it forecasts over the
+// next cold start plus one interval: a Holt (level and trend) forecast of the
+// arrival rate, never below a share of the highest rate of the recent peak
+// window (bursts come back), times the measured service time (Little's law:
+// in-flight / completion rate), at a target slot utilisation. It scales in
+// only when the measured need, not the forecast, has stayed below the
+// current size for the whole down window.
+type PredictivePolicy struct {
+	Cfg      Predictive
+	Limits   Limits
+	Interval time.Duration
+}
+
+// Name implements Policy.
+func (p *PredictivePolicy) Name() string { return PolicyPredictive }
+
+// Lookback implements Policy.
+func (p *PredictivePolicy) Lookback() time.Duration {
+	if p.Cfg.SteadyWindow > 0 {
+		// The down window replays the sizing at each of its samples, each
+		// of which reads its own steady and peak windows.
+		return p.Cfg.DownWindow + max(p.Cfg.PeakWindow, p.Cfg.SteadyWindow, 5*time.Minute)
+	}
+	return max(p.Cfg.PeakWindow, p.Cfg.DownWindow, 5*time.Minute)
+}
+
+// Forecast is the policy's working, exposed for the decision log and tests.
+type Forecast struct {
+	Level, Trend, Rate, Peak, ServiceS float64
+	Mean, Std                          float64 // of the arrival rate over the peak window
+	SlotsPerReplica                    float64
+}
+
+func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
+	f := Forecast{ServiceS: p.Cfg.ServiceTime.Seconds(), SlotsPerReplica: float64(p.Cfg.SlotsPerReplica)}
+	last := s[len(s)-1]
+	if last.Replicas > 0 && last.Slots > 0 {
+		f.SlotsPerReplica = float64(last.Slots) / float64(last.Replicas)
+	}
+	var busy, done, n, sum, sq float64
+	init := false
+	var prev time.Time
+	for _, o := range s {
+		if !math.IsNaN(o.InFlight) && !math.IsNaN(o.DoneRate) {
+			busy += o.InFlight
+			done += o.DoneRate
+		}
+		if now.Sub(o.Time) <= p.Cfg.PeakWindow && !math.IsNaN(o.ArrivalRate) {
+			f.Peak = max(f.Peak, o.ArrivalRate)
+			n, sum, sq = n+1, sum+o.ArrivalRate, sq+o.ArrivalRate*o.ArrivalRate
+		}
+		if math.IsNaN(o.ArrivalRate) {
+			continue
+		}
+		if !init {
+			f.Level, f.Trend, prev, init = o.ArrivalRate, 0, o.Time, true
+			continue
+		}
+		dt := o.Time.Sub(prev).Seconds()
+		prev = o.Time
+		if dt <= 0 {
+			continue
+		}
+		lvl := p.Cfg.Alpha*o.ArrivalRate + (1-p.Cfg.Alpha)*(f.Level+f.Trend*dt)
+		f.Trend = p.Cfg.Beta*(lvl-f.Level)/dt + (1-p.Cfg.Beta)*f.Trend
+		f.Level = lvl
+	}
+	if n > 0 {
+		f.Mean = sum / n
+		f.Std = math.Sqrt(max(0, sq/n-f.Mean*f.Mean))
+	}
+	if done > 0 && busy > 0 {
+		f.ServiceS = busy / done
+	}
+	h := (p.Cfg.ColdStart + p.Interval).Seconds()
+	f.Rate = max(0, f.Level+f.Trend*h)
+	return f
+}
+
+// need is the replicas for a rate and a load at the policy's utilisation.
+func (p *PredictivePolicy) need(rate, load float64, f Forecast) int {
+	slots := max(rate*f.ServiceS, load) / p.Cfg.Utilization
+	return int(math.Ceil(slots/f.SlotsPerReplica - 1e-9))
+}
+
+// Decide implements Policy.
+func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Decision {
+	cur := st.Current
+	if stale(obs, st, now) || math.IsNaN(obs.Load()) {
+		return p.Limits.Finish(cur, cur, "", "", st, now).withNote("stale or unknown load: holding")
+	}
+	s := series(obs, st, now, p.Lookback())
+	f := p.forecast(s, now)
+	if p.Cfg.SteadyWindow > 0 {
+		return p.decideBusy(obs, st, now, s, f)
+	}
+	plan := max(f.Rate, p.Cfg.PeakWeight*f.Peak, f.Mean+p.Cfg.BurstZ*f.Std)
+	if !math.IsNaN(obs.ArrivalRate) {
+		plan = max(plan, obs.ArrivalRate)
+	}
+	want := p.need(plan, obs.Load(), f)
+	rule := fmt.Sprintf("forecast %.2f/s, peak %.2f/s, mean+%gσ %.2f/s, service %.2fs, load %.0f -> %d", f.Rate, f.Peak, p.Cfg.BurstZ, f.Mean+p.Cfg.BurstZ*f.Std, f.ServiceS, obs.Load(), want)
+	if want > cur {
+		return p.Limits.Finish(cur, want, "predictive", rule, st, now)
+	}
+	if obs.Missing > 0 {
+		return p.Limits.Finish(cur, cur, "", "", st, now).withNote(fmt.Sprintf("%d replicas missing: no scale-down", obs.Missing))
+	}
+	// Scale in only below the measured need of the whole down window.
+	measured := want
+	for _, o := range s {
+		if now.Sub(o.Time) > p.Cfg.DownWindow {
+			continue
+		}
+		if o.Missing > 0 || math.IsNaN(o.Load()) {
+			measured = cur
+			break
+		}
+		r := o.ArrivalRate
+		if math.IsNaN(r) {
+			r = 0
+		}
+		measured = max(measured, p.need(r, o.Load(), f))
+	}
+	if measured >= cur {
+		return p.Limits.Finish(cur, cur, "", "", st, now).withNote(rule)
+	}
+	return p.Limits.Finish(cur, measured, "predictive", rule, st, now)
+}
+
+func ftoa(f float64) string { return fmt.Sprintf("%g", f) }
+func itoa(i int) string     { return fmt.Sprintf("%d", i) }
