@@ -89,7 +89,7 @@ func (p *PredictivePolicy) decideBusy(obs Observation, st State, now time.Time, 
 	up := max(z.Slots, rate*f.ServiceS/p.Cfg.Utilization, obs.Load())
 	want := p.replicas(up, f)
 	rule := fmt.Sprintf("busy %.1f slots -> %d with Erlang-C headroom (service %.2fs), burst %.2f/s -> %.1f slots, forecast %.2f/s, load %.0f -> %d",
-		z.Busy, z.SteadySlots, z.BurstRate, z.BurstSlots, f.Rate, obs.Load(), want)
+		z.Busy, z.SteadySlots, f.ServiceS, z.BurstRate, z.BurstSlots, f.Rate, obs.Load(), want)
 	if want > cur {
 		return p.Limits.Finish(cur, want, "predictive", rule, st, now)
 	}
