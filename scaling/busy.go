@@ -27,11 +27,11 @@ import (
 // BusySizing is the working of one busy-slot sizing, for the decision log
 // and tests.
 type BusySizing struct {
-	Busy         float64 // mean in-flight + queued over the steady window
-	SteadySlots  int     // Busy plus Erlang-C headroom
-	BurstRate    float64 // decayed peak arrival rate
-	BurstSlots   float64 // BurstRate × service time
-	Slots        float64 // the larger of the two
+	Busy        float64 // mean in-flight + queued over the steady window
+	SteadySlots int     // Busy plus Erlang-C headroom
+	BurstRate   float64 // decayed peak arrival rate
+	BurstSlots  float64 // BurstRate × service time
+	Slots       float64 // the larger of the two
 }
 
 // burstWeight is how much of a peak age old is still remembered.
