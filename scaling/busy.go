@@ -31,7 +31,8 @@ type BusySizing struct {
 	SteadySlots int     // Busy plus Erlang-C headroom
 	BurstRate   float64 // decayed peak arrival rate
 	BurstSlots  float64 // BurstRate × service time
-	Slots       float64 // the larger of the two
+	BurstLoad   float64 // decayed peak in-flight + queued
+	Slots       float64 // the largest of the three
 }
 
 // burstWeight is how much of a peak age old is still remembered.
@@ -51,10 +52,13 @@ func (p *PredictivePolicy) sizeAt(s []Observation, j int, f Forecast) BusySizing
 		o := s[i]
 		age := t.Sub(o.Time)
 		if age <= p.Cfg.SteadyWindow && !math.IsNaN(o.Load()) {
-			sum, n = sum+o.Load(), n+1
+			sum, n = sum+p.busy(o, f), n+1
 		}
 		if age <= p.Cfg.PeakWindow && !math.IsNaN(o.ArrivalRate) {
 			z.BurstRate = max(z.BurstRate, p.Cfg.PeakWeight*o.ArrivalRate*p.burstWeight(age))
+		}
+		if age <= p.Cfg.PeakWindow && !math.IsNaN(o.Load()) {
+			z.BurstLoad = max(z.BurstLoad, p.Cfg.LoadPeakWeight*o.Load()*p.burstWeight(age))
 		}
 		if age > max(p.Cfg.SteadyWindow, p.Cfg.PeakWindow) {
 			break
@@ -71,8 +75,18 @@ func (p *PredictivePolicy) sizeAt(s []Observation, j int, f Forecast) BusySizing
 		z.SteadySlots = SlotsFor(z.Busy, f.ServiceS, p.Cfg.SLOWait.Seconds(), p.Cfg.WaitEps, limit)
 	}
 	z.BurstSlots = z.BurstRate * f.ServiceS / p.Cfg.Utilization
-	z.Slots = max(float64(z.SteadySlots), z.BurstSlots)
+	z.Slots = max(float64(z.SteadySlots), z.BurstSlots, z.BurstLoad)
 	return z
+}
+
+// busy is the slots o's load asks for: in flight, plus the queue, each
+// queued request as the share of a slot that drains it within QueueDrain.
+func (p *PredictivePolicy) busy(o Observation, f Forecast) float64 {
+	w := 1.0
+	if p.Cfg.QueueDrain > 0 {
+		w = min(1, f.ServiceS/p.Cfg.QueueDrain.Seconds())
+	}
+	return o.InFlight + w*o.QueueDepth
 }
 
 func (p *PredictivePolicy) replicas(slots float64, f Forecast) int {

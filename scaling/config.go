@@ -84,11 +84,13 @@ type Predictive struct {
 	// Busy-slot sizing (off when SteadyWindow is 0): the steady part of the
 	// size comes from the measured busy slots (in flight + queued, Little's
 	// L) with Erlang-C headroom for the wait SLO; the burst memory decays.
-	SteadyWindow  time.Duration `yaml:"steady_window" help:"busy-slot sizing: average in-flight + queued over this window (0: off, size from arrival rates)"`
-	SLOWait       time.Duration `yaml:"slo_wait" help:"busy-slot sizing: the queue wait the Erlang-C headroom is for"`
-	WaitEps       float64       `yaml:"wait_eps" help:"busy-slot sizing: share of requests allowed to wait longer than slo_wait (0..1)"`
-	BurstHalfLife time.Duration `yaml:"burst_half_life" help:"busy-slot sizing: the remembered peak rate halves every this long after burst_hold (0: no decay)"`
-	BurstHold     time.Duration `yaml:"burst_hold" help:"busy-slot sizing: a peak rate is remembered in full this long before it decays"`
+	SteadyWindow   time.Duration `yaml:"steady_window" help:"busy-slot sizing: average in-flight + queued over this window (0: off, size from arrival rates)"`
+	SLOWait        time.Duration `yaml:"slo_wait" help:"busy-slot sizing: the queue wait the Erlang-C headroom is for"`
+	WaitEps        float64       `yaml:"wait_eps" help:"busy-slot sizing: share of requests allowed to wait longer than slo_wait (0..1)"`
+	BurstHalfLife  time.Duration `yaml:"burst_half_life" help:"busy-slot sizing: the remembered peak rate halves every this long after burst_hold (0: no decay)"`
+	BurstHold      time.Duration `yaml:"burst_hold" help:"busy-slot sizing: a peak rate is remembered in full this long before it decays"`
+	LoadPeakWeight float64       `yaml:"load_peak_weight" help:"busy-slot sizing: share of the decayed peak in-flight + queued load remembered as burst memory [0..1]"`
+	QueueDrain     time.Duration `yaml:"queue_drain" help:"busy-slot sizing: a queued request counts as service_time/queue_drain of a slot (drain the queue in this long; 0: a whole slot)"`
 }
 
 // Profile names.
@@ -326,8 +328,11 @@ func (c Config) Validate() error {
 	if p.SlotsPerReplica <= 0 {
 		bad("predictive.slots_per_replica", "must be positive")
 	}
-	if p.SteadyWindow < 0 || p.SLOWait < 0 || p.BurstHalfLife < 0 || p.BurstHold < 0 {
-		bad("predictive", "steady_window, slo_wait, burst_half_life and burst_hold must not be negative")
+	if p.SteadyWindow < 0 || p.SLOWait < 0 || p.BurstHalfLife < 0 || p.BurstHold < 0 || p.QueueDrain < 0 {
+		bad("predictive", "steady_window, slo_wait, burst_half_life, burst_hold and queue_drain must not be negative")
+	}
+	if !(p.LoadPeakWeight >= 0 && p.LoadPeakWeight <= 1) {
+		bad("predictive.load_peak_weight", "%g is not in [0, 1]", p.LoadPeakWeight)
 	}
 	if p.SteadyWindow > 0 && !(p.WaitEps > 0 && p.WaitEps < 1) {
 		bad("predictive.wait_eps", "%g is not in (0, 1)", p.WaitEps)
