@@ -22,7 +22,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-inc=$cache/ollama/include
+# One include directory per machine, not per checkout: the C/C++ part of the
+# build is cached by Go only when its flags (this -I path) are the same, so a
+# second clone (CI's) then builds in seconds instead of minutes.
+inc=${AURAX_OLLAMA_INCLUDE:-${XDG_CACHE_HOME:-$HOME/.cache}/aurax/ollama-include}
 mkdir -p "$inc/miniaudio"
 if [ ! -f "$inc/miniaudio/miniaudio.h" ]; then
   dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "github.com/gen2brain/malgo@$MALGO_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
