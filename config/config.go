@@ -58,6 +58,7 @@ type Ollama struct {
 	HeaderTimeout  time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
 	RequestTimeout time.Duration `yaml:"request_timeout" help:"longest whole request to Ollama"`
 	HealthInterval time.Duration `yaml:"health_interval" help:"how often readiness re-checks Ollama"`
+	PullMissing    bool          `yaml:"pull_missing" help:"pull configured models Ollama lacks on start (/api/pull); not ready until they are there"`
 	Parallel       int           `yaml:"parallel" env:"OLLAMA_NUM_PARALLEL" help:"Ollama's parallel requests per model (sizes queue.max_inflight)"`
 }
 

@@ -171,6 +171,12 @@ func (o *Ollama) Running(ctx context.Context) (*api.ProcessResponse, error) {
 	return resp, mapClientError(ctx, err, "")
 }
 
+// Show implements Backend.
+func (o *Ollama) Show(ctx context.Context, req *api.ShowRequest) (*api.ShowResponse, error) {
+	resp, err := o.client.Show(ctx, req)
+	return resp, mapClientError(ctx, err, req.Model)
+}
+
 // Version implements Backend.
 func (o *Ollama) Version(ctx context.Context) (string, error) {
 	v, err := o.client.Version(ctx)

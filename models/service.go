@@ -22,6 +22,7 @@ type Backend interface {
 	Embed(ctx context.Context, req *api.EmbedRequest) (*api.EmbedResponse, error)
 	List(ctx context.Context) (*api.ListResponse, error)
 	Running(ctx context.Context) (*api.ProcessResponse, error)
+	Show(ctx context.Context, req *api.ShowRequest) (*api.ShowResponse, error)
 	Version(ctx context.Context) (string, error)
 }
 
@@ -97,6 +98,14 @@ func named(err error, model string) error {
 		nf.Model = model
 	}
 	return err
+}
+
+// Show describes the resolved model (Ollama's /api/show); req.Model is
+// rewritten.
+func (s *Service) Show(ctx context.Context, req *api.ShowRequest) (*api.ShowResponse, error) {
+	req.Model = s.Resolve(req.Model, false)
+	resp, err := s.backend.Show(ctx, req)
+	return resp, named(err, req.Model)
 }
 
 // EmbedTexts embeds texts with model (resolved), one vector per text.

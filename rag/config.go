@@ -3,6 +3,9 @@ package rag
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -43,6 +46,23 @@ type Config struct {
 	// Template is the system-message text/template; "" means DefaultTemplate.
 	Template string      `yaml:"template" help:"system-message text/template over .Query and .Hits (empty: built-in)"`
 	Embed    EmbedConfig `yaml:"embed"`
+	// Aliases are model names that turn retrieval on by default: alias →
+	// "chatmodel@collection" (see ParseAlias).
+	Aliases map[string]string `yaml:"aliases" help:"models that answer with retrieval by default: name=chatmodel@collection pairs, comma-separated in the environment"`
+}
+
+// ParseAlias splits an alias target "chatmodel@collection" at its last '@'
+// (collection names cannot contain one) and validates the collection name.
+func ParseAlias(target string) (model, collection string, err error) {
+	i := strings.LastIndexByte(target, '@')
+	if i <= 0 || i == len(target)-1 {
+		return "", "", fmt.Errorf("%w: %q is not chatmodel@collection", ErrInvalidArgument, target)
+	}
+	model, collection = target[:i], target[i+1:]
+	if err := ValidateCollectionName(collection); err != nil {
+		return "", "", err
+	}
+	return model, collection, nil
 }
 
 // EmbedConfig tunes the CachedEmbedder.
@@ -85,7 +105,7 @@ func DefaultConfig() Config {
 		Store:            StoreEmbedded,
 		Path:             "data/rag.db",
 		Qdrant:           DefaultQdrantConfig(),
-		EmbedModel:       "aurax-tiny-embed",
+		EmbedModel:       "", // models.embedding
 		Distance:         string(Cosine),
 		ChunkSize:        800,
 		ChunkOverlap:     100,
@@ -154,6 +174,11 @@ func (c Config) Validate() error {
 	}
 	if c.Embed.BatchSize < 0 || c.Embed.Concurrency < 0 {
 		bad("embed batch_size and concurrency must not be negative")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Aliases)) {
+		if _, _, err := ParseAlias(c.Aliases[name]); err != nil || name == "" {
+			bad("aliases %q=%q: want name=chatmodel@collection", name, c.Aliases[name])
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -189,6 +189,13 @@ func TestOllamaClient(t *testing.T) {
 		require.Contains(t, names, testenv.EmbedModel+":latest")
 	})
 
+	t.Run("show", func(t *testing.T) {
+		resp, err := client.Show(ctx, &api.ShowRequest{Model: "qwen3:coder"})
+		require.NoError(t, err)
+		require.Equal(t, "qwen3", resp.Details.Family)
+		require.Contains(t, resp.Template, "im_start")
+	})
+
 	t.Run("version and ps", func(t *testing.T) {
 		v, err := client.Version(ctx)
 		require.NoError(t, err)

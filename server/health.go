@@ -23,6 +23,8 @@ type Health struct {
 	queue    *Queue
 	interval time.Duration
 	log      *slog.Logger
+	ragPing  func(context.Context) error // the vector store's Ping; nil: no store
+	pulls    *pulls                      // ollama.pull_missing; nil: off (pull.go)
 
 	mu        sync.RWMutex
 	last      probe
@@ -37,6 +39,7 @@ type probe struct {
 	LatencyMS     float64
 	DefaultModel  bool
 	EmbedModel    bool
+	RAG           ragProbe
 }
 
 func newHealth(m *models.Service, mt *metrics.Metrics, q *Queue, interval time.Duration, log *slog.Logger) *Health {
@@ -48,6 +51,7 @@ func newHealth(m *models.Service, mt *metrics.Metrics, q *Queue, interval time.D
 func (h *Health) Run(ctx context.Context) {
 	for {
 		h.Check(ctx)
+		h.pullMissing(ctx)
 		wait := h.interval
 		if !h.everReady.Load() && wait > time.Second {
 			wait = time.Second
@@ -79,6 +83,7 @@ func (h *Health) Check(ctx context.Context) {
 			p.OllamaOK, p.OllamaError = false, err.Error()
 		}
 	}
+	p.RAG = h.probeRAG(ctx)
 	h.mu.Lock()
 	prev := h.last
 	h.last = p
@@ -121,6 +126,8 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 		status = "down"
 	case !p.EmbedModel && s.models.DefaultEmbed() != "":
 		status = "degraded"
+	case p.RAG.Enabled && !p.RAG.OK:
+		status = "degraded"
 	case s.queue.Waiting() > 0 && s.queue.Waiting() >= s.cfg.Queue.MaxWaiting:
 		status = "degraded"
 	}
@@ -152,6 +159,8 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 				"embedding_present": p.EmbedModel,
 			},
 			"gpu":   gpuCheck,
+			"rag":   s.ragHealth(p.RAG),
+			"pull":  s.health.pullReport(),
 			"queue": fiber.Map{"waiting": s.queue.Waiting(), "in_flight": s.queue.InFlight(), "slots": s.queue.Slots(), "max_waiting": s.cfg.Queue.MaxWaiting},
 		},
 	})
@@ -175,6 +184,9 @@ func (s *Server) notReadyReason() string {
 	case !p.OllamaOK:
 		return "ollama unreachable: " + p.OllamaError
 	case !p.DefaultModel:
+		if r := s.health.pullReason(s.models.Resolve(s.models.DefaultChat(), false)); r != "" {
+			return r
+		}
 		return "default model " + strconv.Quote(s.models.DefaultChat()) + " not present in ollama"
 	}
 	return ""

@@ -94,6 +94,13 @@ func (b *stubBackend) Running(context.Context) (*api.ProcessResponse, error) {
 
 func (b *stubBackend) Version(context.Context) (string, error) { return "0.17.4", b.err }
 
+func (b *stubBackend) Show(_ context.Context, req *api.ShowRequest) (*api.ShowResponse, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	return &api.ShowResponse{Details: api.ModelDetails{Family: "qwen3"}, Template: "{{ .Prompt }}"}, nil
+}
+
 // testConfig is the default configuration aimed at a backend named "fake".
 func testConfig() config.Config {
 	cfg := config.Default()

@@ -36,6 +36,10 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	if model == "" {
 		return badField("model", "is required")
 	}
+	rg, err := s.augment(c, &req)
+	if err != nil {
+		return err
+	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
 	k, err := s.admit(c, model, "chat")
@@ -53,7 +57,7 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 		resp.Model = model
 		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
 		k.done(fiber.StatusOK)
-		return c.JSON(&resp)
+		return c.JSON(rg.ollamaChatBody(&resp))
 	}
 	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
 		return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { return emit(*r) })
@@ -62,7 +66,7 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	if err != nil {
 		return k.fail(err)
 	}
-	return commit(c, k, ch, head, ndjson(func(r *api.ChatResponse) {
+	return commit(c, k, ch, head, rg.ollamaStream(func(r *api.ChatResponse) {
 		r.Model = model
 		if r.Done {
 			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
@@ -235,6 +239,25 @@ func (s *Server) ollamaPS(c *fiber.Ctx) error {
 	}
 	if resp.Models == nil {
 		resp.Models = []api.ProcessModelResponse{}
+	}
+	return c.JSON(resp)
+}
+
+// ollamaShow describes a model (Open WebUI asks for it); aliases resolve.
+func (s *Server) ollamaShow(c *fiber.Ctx) error {
+	var req api.ShowRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Model == "" {
+		req.Model = req.Name // older clients send "name"
+	}
+	if req.Model == "" {
+		return badField("model", "is required")
+	}
+	resp, err := s.models.Show(c.UserContext(), &req)
+	if err != nil {
+		return fromUpstream(err)
 	}
 	return c.JSON(resp)
 }

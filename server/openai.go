@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -181,6 +182,10 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	rg, err := s.augment(c, oreq)
+	if err != nil {
+		return err
+	}
 	model := req.Model
 	if model == "" {
 		model = s.models.DefaultChat()
@@ -208,7 +213,7 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 		}
 		out := oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
 			Choices: []oaChoice{{Message: msg, FinishReason: finishReason(resp.DoneReason, len(msg.ToolCalls) > 0)}},
-			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
+			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}, Citations: rg.cites()}
 		k.done(fiber.StatusOK)
 		return c.JSON(out)
 	}
@@ -220,7 +225,7 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 		return k.fail(err)
 	}
 	sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
-		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, citations: rg.cites()}
 	return commit(c, k, ch, head, streamer[api.ChatResponse]{
 		contentType: "text/event-stream",
 		chunk:       sse.chunk,
@@ -237,12 +242,15 @@ type chatSSE struct {
 	usage     bool
 	sentRole  bool
 	toolCalls int
+	citations []rag.Citation // sent on the first chunk, then nil
 }
 
 func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 	delta := &oaRespMessage{}
+	var cites []rag.Citation
 	if !e.sentRole {
 		delta.Role, e.sentRole = "assistant", true
+		cites, e.citations = e.citations, nil
 	}
 	if r.Message.Content != "" || delta.Role != "" {
 		content := r.Message.Content
@@ -256,6 +264,7 @@ func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 	if delta.Role != "" || delta.Content != nil || delta.ReasoningContent != "" || delta.ToolCalls != nil {
 		ev := e.base
 		ev.Choices = []oaChoice{{Delta: delta}}
+		ev.Citations = cites
 		if err := writeSSE(w, &ev); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aurax/aurax/rag"
 	"github.com/ollama/ollama/api"
 )
 
@@ -185,4 +186,7 @@ type oaCompletion struct {
 	SystemFingerprint string     `json:"system_fingerprint"`
 	Choices           []oaChoice `json:"choices"`
 	Usage             *oaUsage   `json:"usage,omitempty"`
+	// Citations is AURAX's extension on retrieval-augmented chat: on the
+	// response, or on the first chunk of a stream.
+	Citations []rag.Citation `json:"citations,omitzero"`
 }

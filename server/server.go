@@ -24,6 +24,7 @@ type Options struct {
 	Logger  *slog.Logger
 	Version string
 	Scaler  Scaler // nil: no scaling API beyond /v1/scaling/signals
+	RAG     *RAG   // nil: no retrieval (no /v1/rag, chat `rag` is a 400)
 }
 
 // Server is one AURAX replica's HTTP API.
@@ -40,6 +41,7 @@ type Server struct {
 	health *Health
 	auth   *auth
 	scaler Scaler
+	rag    *ragService // nil: retrieval off
 
 	// reqCtx is the parent of every upstream call; it ends when the drain
 	// timeout runs out, cutting what is still running.
@@ -70,6 +72,8 @@ func New(opts Options) *Server {
 	}
 	s.reqCtx, s.cancelReq = context.WithCancel(context.Background())
 	s.health = newHealth(opts.Models, opts.Metrics, s.queue, cfg.Ollama.HealthInterval, s.log)
+	s.health.PullMissing(cfg.Ollama.PullMissing)
+	s.initRAG(opts.RAG)
 	s.metrics.SetQueueSource(func() metrics.QueueStats {
 		return metrics.QueueStats{Waiting: s.queue.Waiting(), InFlight: s.queue.InFlight(), Slots: s.queue.Slots()}
 	})
@@ -110,6 +114,7 @@ func (s *Server) routes() {
 	v1.Get("/models", s.openAIModels)
 	v1.Get("/models/+", s.openAIModel)
 	s.scalingRoutes(v1)
+	s.ragRoutes(v1)
 
 	app.Get("/", s.ollamaRoot)
 	app.Head("/", s.ollamaRoot)
@@ -121,6 +126,7 @@ func (s *Server) routes() {
 	ol.Get("/tags", s.ollamaTags)
 	ol.Get("/ps", s.ollamaPS)
 	ol.Get("/version", s.ollamaVersion)
+	ol.Post("/show", s.ollamaShow)
 }
 
 // App is the Fiber app, for tests (app.Test) and for mounting extra routes.

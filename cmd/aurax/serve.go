@@ -18,6 +18,7 @@ import (
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/server"
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,13 +108,20 @@ func runServe(args []string) error {
 	svc := models.NewService(backend, models.Config{
 		DefaultChat:  cfg.Models.Default,
 		DefaultEmbed: cfg.Models.Embedding,
-		Aliases:      cfg.Models.Aliases,
+		Aliases:      withRAGAliases(cfg.Models.Aliases, cfg.RAG.Aliases),
 	})
+	store, err := openRAGStore(cfg.RAG, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ragMetrics := rag.NewMetrics(reg)
+	ragDeps := &server.RAG{Store: store, Embedder: ragEmbedder(svc, cfg.RAG, ragMetrics), Metrics: ragMetrics}
 	ctrl, err := newController(cfg, m, reg, logger)
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version(), Scaler: ctrl})
+	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version(), Scaler: ctrl, RAG: ragDeps})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
