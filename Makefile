@@ -4,7 +4,7 @@ GO ?= go
 OLLAMA_ADDR ?= 127.0.0.1:11435
 export AURAX_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: run test build ollama vet fmt bench clean
+.PHONY: run test build ollama deploy-tools vet fmt bench clean
 
 build:
 	$(GO) build -o bin/aurax ./cmd/aurax
@@ -13,10 +13,15 @@ build:
 ollama:
 	@bash scripts/ollama-up.sh
 
+# Installs (once) the tools the deploy tests run: promtool, nginx,
+# docker-compose (and debootstrap for the Docker end-to-end test under CI).
+deploy-tools:
+	@bash scripts/deploy-tools-install.sh
+
 run: build
 	@bash scripts/run.sh
 
-test: ollama
+test: ollama deploy-tools
 	$(GO) vet ./...
 	AURAX_TEST_OLLAMA=http://$(OLLAMA_ADDR) $(GO) test -count=1 -timeout 20m ./...
 

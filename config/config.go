@@ -13,6 +13,7 @@ import (
 
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
+	"github.com/aurax/aurax/scaling/compose"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -28,6 +29,7 @@ type Config struct {
 	Metrics Metrics        `yaml:"metrics"`
 	RAG     rag.Config     `yaml:"rag"`
 	Scaling scaling.Config `yaml:"scaling"`
+	Compose compose.Config `yaml:"compose"`
 }
 
 // Server is the HTTP listener and process behaviour.
@@ -114,6 +116,7 @@ func Default() Config {
 		Metrics: Metrics{Window: time.Minute},
 		RAG:     rag.DefaultConfig(),
 		Scaling: scaling.DefaultConfig(),
+		Compose: compose.DefaultConfig(),
 	}
 }
 
@@ -231,6 +234,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Scaling.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Scaling.Provider == "compose" {
+		if err := c.Compose.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

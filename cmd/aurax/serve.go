@@ -20,6 +20,7 @@ import (
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
+	"github.com/aurax/aurax/scaling/compose"
 	"github.com/aurax/aurax/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -117,10 +118,11 @@ func runServe(args []string) error {
 	defer store.Close()
 	ragMetrics := rag.NewMetrics(reg)
 	ragDeps := &server.RAG{Store: store, Embedder: ragEmbedder(svc, cfg.RAG, ragMetrics), Metrics: ragMetrics}
-	ctrl, err := newController(cfg, m, reg, logger)
+	ctrl, closeProvider, err := newController(cfg, m, reg, logger)
 	if err != nil {
 		return err
 	}
+	defer closeProvider() // after the controller stopped: waits for replicas still draining
 	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version(), Scaler: ctrl, RAG: ragDeps})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -148,18 +150,45 @@ func runServe(args []string) error {
 // newController builds the scaling controller with the configured
 // observation mode and provider ("none": a dry run that records and logs
 // its decisions and applies nothing).
-func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registerer, logger *slog.Logger) (*scaling.Controller, error) {
+func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registerer, logger *slog.Logger) (*scaling.Controller, func(), error) {
 	obs, err := scaling.NewObserver(cfg.Scaling, m.Signals, &http.Client{Timeout: 10 * time.Second})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var prov scaling.Provider
+	prov, closeProv, err := newProvider(cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctrl, err := scaling.NewController(cfg.Scaling, obs, prov, reg, logger)
+	if err != nil {
+		closeProv()
+		return nil, nil, err
+	}
+	return ctrl, closeProv, nil
+}
+
+// newProvider builds the configured provider and what closes it. A provider
+// that cannot reach its platform (no Docker socket, say) leaves the
+// controller in dry run with an error in the log, rather than stopping a
+// replica that can still serve.
+func newProvider(cfg config.Config, logger *slog.Logger) (scaling.Provider, func(), error) {
+	dryRun := func(err error) (scaling.Provider, func(), error) {
+		logger.Error("scaling provider unavailable: decisions are logged, not applied", "provider", cfg.Scaling.Provider, "err", err)
+		return scaling.NewDryRun(cfg.Scaling.Resolved().MinReplicas, logger), func() {}, nil
+	}
 	switch cfg.Scaling.Provider {
 	case "none":
-	default:
-		return nil, fmt.Errorf("scaling.provider: %q is not none", cfg.Scaling.Provider)
+		return nil, func() {}, nil
+	case "compose":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cp, err := compose.New(ctx, cfg.Compose, logger)
+		if err != nil {
+			return dryRun(err)
+		}
+		return cp, func() { cp.Close() }, nil
 	}
-	return scaling.NewController(cfg.Scaling, obs, prov, reg, logger)
+	return nil, nil, fmt.Errorf("scaling.provider: %q is not none or compose", cfg.Scaling.Provider)
 }
 
 func aliasList(m map[string]string) []string {
