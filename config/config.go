@@ -14,6 +14,7 @@ import (
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/scaling/compose"
+	"github.com/aurax/aurax/scaling/runpod"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -30,6 +31,7 @@ type Config struct {
 	RAG     rag.Config     `yaml:"rag"`
 	Scaling scaling.Config `yaml:"scaling"`
 	Compose compose.Config `yaml:"compose"`
+	RunPod  runpod.Config  `yaml:"runpod"`
 }
 
 // Server is the HTTP listener and process behaviour.
@@ -117,6 +119,7 @@ func Default() Config {
 		RAG:     rag.DefaultConfig(),
 		Scaling: scaling.DefaultConfig(),
 		Compose: compose.DefaultConfig(),
+		RunPod:  runpod.DefaultConfig(),
 	}
 }
 
@@ -234,6 +237,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Scaling.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Scaling.Provider == "runpod" || c.Scaling.Mode == scaling.ModeRunPod {
+		if err := c.RunPod.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Scaling.Provider == "compose" {
 		if err := c.Compose.Validate(); err != nil {

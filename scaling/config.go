@@ -13,7 +13,7 @@ import (
 type Config struct {
 	Profile       string        `yaml:"profile" help:"dev, staging or prod: replica bounds and target concurrency from the seed"`
 	Policy        string        `yaml:"policy" help:"thresholds, target or predictive"`
-	Mode          string        `yaml:"mode" help:"observation: local, peers or prometheus"`
+	Mode          string        `yaml:"mode" help:"observation: local, peers, prometheus or runpod (the endpoint's /health)"`
 	Provider      string        `yaml:"provider" help:"none (dry run: decisions only logged) or a provider name wired by serve"`
 	PeersDNS      string        `yaml:"peers_dns" help:"DNS name that resolves to every replica (peers mode, and leader election)"`
 	PeersPort     int           `yaml:"peers_port" help:"port of each peer's /v1/scaling/signals"`
@@ -105,6 +105,10 @@ const (
 	ModeLocal      = "local"
 	ModePeers      = "peers"
 	ModePrometheus = "prometheus"
+	// ModeRunPod observes a RunPod Serverless endpoint's /health (queue,
+	// jobs in progress, workers); serve builds that observer from
+	// scaling/runpod, which this package cannot import.
+	ModeRunPod = "runpod"
 )
 
 // DefaultConfig returns the seed's settings: dev profile, local observation,
@@ -233,8 +237,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.PrometheusURL); c.PrometheusURL == "" || err != nil || u.Host == "" {
 			bad("prometheus_url", "%q is not an absolute URL (required in prometheus mode)", c.PrometheusURL)
 		}
+	case ModeRunPod:
 	default:
-		bad("mode", "%q is not local, peers or prometheus", c.Mode)
+		bad("mode", "%q is not local, peers, prometheus or runpod", c.Mode)
 	}
 	if c.Provider == "" {
 		bad("provider", "empty (use none for a dry run)")

@@ -147,14 +147,15 @@ func TestOllamaClient(t *testing.T) {
 		var content strings.Builder
 		var last api.ChatResponse
 		err := client.Chat(ctx, &api.ChatRequest{Model: "qwen3:coder", Messages: []api.Message{{Role: "user", Content: "hi"}},
-			Options: map[string]any{"num_predict": 16}}, func(r api.ChatResponse) error {
+			Options: map[string]any{"num_predict": 16, "seed": 3, "temperature": 0}}, func(r api.ChatResponse) error {
 			chunks++
 			content.WriteString(r.Message.Content)
 			last = r
 			return nil
 		})
 		require.NoError(t, err)
-		require.Greater(t, chunks, 2)
+		require.GreaterOrEqual(t, chunks, 2, "content chunks, then the final one")
+		require.Equal(t, last.EvalCount, chunks-1, "one chunk per generated token")
 		require.True(t, last.Done)
 		require.Equal(t, "qwen3:coder", last.Model, "responses name the model the client asked for")
 		require.Positive(t, last.EvalCount)

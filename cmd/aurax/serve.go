@@ -17,11 +17,9 @@ import (
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
-	"github.com/aurax/aurax/models"
-	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/scaling/compose"
-	"github.com/aurax/aurax/server"
+	"github.com/aurax/aurax/scaling/runpod"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 )
@@ -99,31 +97,16 @@ func runServe(args []string) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{SeedNames: cfg.Metrics.SeedNames, Window: cfg.Metrics.Window}, logger)
 	defer m.Close()
-	backend, err := models.NewOllama(cfg.Ollama.URL, models.OllamaOptions{
-		ConnectTimeout: cfg.Ollama.ConnectTimeout,
-		HeaderTimeout:  cfg.Ollama.HeaderTimeout,
-	})
-	if err != nil {
-		return err
-	}
-	svc := models.NewService(backend, models.Config{
-		DefaultChat:  cfg.Models.Default,
-		DefaultEmbed: cfg.Models.Embedding,
-		Aliases:      withRAGAliases(cfg.Models.Aliases, cfg.RAG.Aliases),
-	})
-	store, err := openRAGStore(cfg.RAG, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ragMetrics := rag.NewMetrics(reg)
-	ragDeps := &server.RAG{Store: store, Embedder: ragEmbedder(svc, cfg.RAG, ragMetrics), Metrics: ragMetrics}
 	ctrl, closeProvider, err := newController(cfg, m, reg, logger)
 	if err != nil {
 		return err
 	}
 	defer closeProvider() // after the controller stopped: waits for replicas still draining
-	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: version(), Scaler: ctrl, RAG: ragDeps})
+	srv, closeServer, err := buildServer(cfg, logger, reg, m, ctrl)
+	if err != nil {
+		return err
+	}
+	defer closeServer()
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -151,7 +134,14 @@ func runServe(args []string) error {
 // observation mode and provider ("none": a dry run that records and logs
 // its decisions and applies nothing).
 func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registerer, logger *slog.Logger) (*scaling.Controller, func(), error) {
-	obs, err := scaling.NewObserver(cfg.Scaling, m.Signals, &http.Client{Timeout: 10 * time.Second})
+	hc := &http.Client{Timeout: 10 * time.Second}
+	var obs scaling.Observer
+	var err error
+	if cfg.Scaling.Mode == scaling.ModeRunPod {
+		obs, err = runpod.NewObserver(cfg.RunPod, hc, logger)
+	} else {
+		obs, err = scaling.NewObserver(cfg.Scaling, m.Signals, hc)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,8 +177,14 @@ func newProvider(cfg config.Config, logger *slog.Logger) (scaling.Provider, func
 			return dryRun(err)
 		}
 		return cp, func() { cp.Close() }, nil
+	case "runpod":
+		rp, err := runpod.New(cfg.RunPod, &http.Client{Timeout: cfg.RunPod.Timeout}, logger)
+		if err != nil {
+			return nil, nil, err // a key or endpoint missing is a configuration error, not an outage
+		}
+		return rp, func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("scaling.provider: %q is not none or compose", cfg.Scaling.Provider)
+	return nil, nil, fmt.Errorf("scaling.provider: %q is not none, compose or runpod", cfg.Scaling.Provider)
 }
 
 func aliasList(m map[string]string) []string {
