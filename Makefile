@@ -25,5 +25,12 @@ test: ollama deploy-tools
 	$(GO) vet ./...
 	AURAX_TEST_OLLAMA=http://$(OLLAMA_ADDR) $(GO) test -count=1 -timeout 20m ./...
 
+# Figures for the README's Performance section: Go benchmarks of the
+# handler path, then the loopback load test (fixed-latency upstream, and the
+# real tiny-model Ollama side by side).
+bench: ollama
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./server ./metrics
+	$(GO) run ./internal/loadtest -ollama http://$(OLLAMA_ADDR)
+
 clean:
 	rm -rf bin

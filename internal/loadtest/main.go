@@ -183,6 +183,9 @@ func paced(url string, body []byte, rate int, d time.Duration) ([]time.Duration,
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
+				if errs == 0 {
+					fmt.Fprintf(os.Stderr, "first error on %s: %v\n", url, err)
+				}
 				errs++
 				return
 			}
@@ -203,7 +206,8 @@ func firstToken(url string, body []byte) (time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 	br := bufio.NewReader(resp.Body)
 	var ttft time.Duration
