@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/config"
+	"github.com/aurax/aurax/internal/testenv"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
 	"github.com/ollama/ollama/api"
@@ -21,14 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// fasthttp's process-wide coarse clock and idle-worker cleaners.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m, testenv.LeakOptions()...)
 }
 
 // stubBackend is an in-memory models.Backend: each call returns err when

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Names of the tiny models `make ollama` creates in the test Ollama.
@@ -38,4 +40,17 @@ func Missing(t testing.TB, reason string) {
 		t.Fatalf("required test component missing under CI: %s", reason)
 	}
 	t.Skip(reason)
+}
+
+// LeakOptions are the goroutines goleak must not count in packages that run
+// Fiber and HTTP clients: fasthttp's process-wide date updater and worker
+// pool cleaner, and idle keep-alive connections of shared transports.
+func LeakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
+	}
 }
