@@ -131,11 +131,26 @@ func (in *Ingester) IngestPaths(ctx context.Context, collection, model string, p
 		return IngestResult{}, err
 	}
 	r := &run{in: in, collection: collection, model: model, start: time.Now()}
+	err := WalkFiles(paths, func(p string, err error) error {
+		if err != nil {
+			r.fail(p, err, SkipDecode)
+			return nil
+		}
+		return r.file(ctx, p)
+	})
+	return r.res, err
+}
+
+// WalkFiles calls fn for each file IngestPaths would ingest: paths walked
+// recursively, hidden entries skipped, files kept when their extension is
+// one of Extensions or when they were named explicitly. A path that cannot
+// be read comes to fn with its error. An error fn returns stops the walk and
+// is returned.
+func WalkFiles(paths []string, fn func(path string, err error) error) error {
 	for _, root := range paths {
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
-				r.fail(p, err, SkipDecode)
-				return nil
+				return fn(p, err)
 			}
 			if p != root && strings.HasPrefix(d.Name(), ".") {
 				if d.IsDir() {
@@ -143,19 +158,16 @@ func (in *Ingester) IngestPaths(ctx context.Context, collection, model string, p
 				}
 				return nil
 			}
-			if d.IsDir() {
+			if d.IsDir() || (p != root && !slices.Contains(Extensions, strings.ToLower(filepath.Ext(p)))) {
 				return nil
 			}
-			if p != root && !slices.Contains(Extensions, strings.ToLower(filepath.Ext(p))) {
-				return nil
-			}
-			return r.file(ctx, p)
+			return fn(p, nil)
 		})
 		if err != nil {
-			return r.res, err
+			return err
 		}
 	}
-	return r.res, nil
+	return nil
 }
 
 func (r *run) file(ctx context.Context, p string) error {

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -204,43 +202,28 @@ func ingestRemote(ctx context.Context, api *apiClient, cfg config.Config, collec
 // whatever its extension), with its decoded documents or why it has none.
 // An error from fn, or ctx ending, stops the walk.
 func walkDocuments(ctx context.Context, paths []string, maxBytes int, fn func(file string, docs []rag.Document, err error) error) error {
-	for _, root := range paths {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if cerr := ctx.Err(); cerr != nil {
-				return cerr
-			}
-			if err != nil {
-				return fn(p, nil, err)
-			}
-			if p != root && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() || (p != root && !slices.Contains(rag.Extensions, strings.ToLower(filepath.Ext(p)))) {
-				return nil
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return fn(p, nil, err)
-			}
-			docs, err := rag.DecodeFile(filepath.ToSlash(p), data, "")
-			if err != nil {
-				return fn(p, nil, err)
-			}
-			for _, doc := range docs {
-				if len(doc.Text) > maxBytes {
-					return fn(p, nil, fmt.Errorf("%s: %d bytes exceeds rag.max_document_bytes %d", doc.ID, len(doc.Text), maxBytes))
-				}
-			}
-			return fn(p, docs, nil)
-		})
-		if err != nil {
-			return err
+	return rag.WalkFiles(paths, func(p string, err error) error {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
 		}
-	}
-	return nil
+		if err != nil {
+			return fn(p, nil, err)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fn(p, nil, err)
+		}
+		docs, err := rag.DecodeFile(filepath.ToSlash(p), data, "")
+		if err != nil {
+			return fn(p, nil, err)
+		}
+		for _, doc := range docs {
+			if len(doc.Text) > maxBytes {
+				return fn(p, nil, fmt.Errorf("%s: %d bytes exceeds rag.max_document_bytes %d", doc.ID, len(doc.Text), maxBytes))
+			}
+		}
+		return fn(p, docs, nil)
+	})
 }
 
 // progress draws one status line on stderr: rewritten in place on a
