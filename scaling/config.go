@@ -90,7 +90,10 @@ type Predictive struct {
 	BurstHalfLife  time.Duration `yaml:"burst_half_life" help:"busy-slot sizing: the remembered peak rate halves every this long after burst_hold (0: no decay)"`
 	BurstHold      time.Duration `yaml:"burst_hold" help:"busy-slot sizing: a peak rate is remembered in full this long before it decays"`
 	LoadPeakWeight float64       `yaml:"load_peak_weight" help:"busy-slot sizing: share of the decayed peak in-flight + queued load remembered as burst memory [0..1]"`
-	QueueDrain     time.Duration `yaml:"queue_drain" help:"busy-slot sizing: a queued request counts as service_time/queue_drain of a slot (drain the queue in this long; 0: a whole slot)"`
+	// Backlog-aware load (both modes off by default): see backlog.go.
+	BacklogDrain time.Duration `yaml:"backlog_drain" help:"a queue that is not a burst (growing at steady, ready capacity) and that the ordered capacity drains within this long is a backlog: load = arrival rate × service_time plus service_time/backlog_drain of a slot per queued request (0: off, every queued request is a busy slot)"`
+	LoadHold     int           `yaml:"load_hold" help:"scale out on in-flight + queued load only when it has held this many observations (0 or 1: at once)"`
+	QueueDrain   time.Duration `yaml:"queue_drain" help:"busy-slot sizing: a queued request counts as service_time/queue_drain of a slot (drain the queue in this long; 0: a whole slot)"`
 }
 
 // Profile names.
@@ -335,6 +338,12 @@ func (c Config) Validate() error {
 	}
 	if p.SteadyWindow < 0 || p.SLOWait < 0 || p.BurstHalfLife < 0 || p.BurstHold < 0 || p.QueueDrain < 0 {
 		bad("predictive", "steady_window, slo_wait, burst_half_life, burst_hold and queue_drain must not be negative")
+	}
+	if p.BacklogDrain < 0 {
+		bad("predictive.backlog_drain", "must not be negative")
+	}
+	if p.LoadHold < 0 {
+		bad("predictive.load_hold", "%d is negative", p.LoadHold)
 	}
 	if !(p.LoadPeakWeight >= 0 && p.LoadPeakWeight <= 1) {
 		bad("predictive.load_peak_weight", "%g is not in [0, 1]", p.LoadPeakWeight)

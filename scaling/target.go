@@ -153,8 +153,9 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 	if !math.IsNaN(obs.ArrivalRate) {
 		plan = max(plan, obs.ArrivalRate)
 	}
-	want := p.need(plan, obs.Load(), f)
-	rule := fmt.Sprintf("forecast %.2f/s, peak %.2f/s, mean+%gσ %.2f/s, service %.2fs, load %.0f -> %d", f.Rate, f.Peak, p.Cfg.BurstZ, f.Mean+p.Cfg.BurstZ*f.Std, f.ServiceS, obs.Load(), want)
+	load := p.upLoad(s, cur, f)
+	want := p.need(plan, load, f)
+	rule := fmt.Sprintf("forecast %.2f/s, peak %.2f/s, mean+%gσ %.2f/s, service %.2fs, load %.0f -> %d", f.Rate, f.Peak, p.Cfg.BurstZ, f.Mean+p.Cfg.BurstZ*f.Std, f.ServiceS, load, want)
 	if want > cur {
 		return p.Limits.Finish(cur, want, "predictive", rule, st, now)
 	}
@@ -163,7 +164,7 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 	}
 	// Scale in only below the measured need of the whole down window.
 	measured := want
-	for _, o := range s {
+	for j, o := range s {
 		if now.Sub(o.Time) > p.Cfg.DownWindow {
 			continue
 		}
@@ -175,7 +176,7 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 		if math.IsNaN(r) {
 			r = 0
 		}
-		measured = max(measured, p.need(r, o.Load(), f))
+		measured = max(measured, p.need(r, p.sampleLoad(s, j, -1, f), f))
 	}
 	if measured >= cur {
 		return p.Limits.Finish(cur, cur, "", "", st, now).withNote(rule)
