@@ -139,6 +139,7 @@ func NewController(cfg Config, obs Observer, prov Provider, reg prometheus.Regis
 		return nil, fmt.Errorf("scaling metrics: %w", err)
 	}
 	c.m = m
+	m.max.Set(float64(cfg.MaxReplicas))
 	c.st.StaleAfter = cfg.StaleAfter
 	return c, nil
 }

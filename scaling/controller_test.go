@@ -236,12 +236,14 @@ func seriesCount(t *testing.T, reg *prometheus.Registry) map[string]int {
 
 func TestMetricsCreatedAtZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	_, err := NewController(queueConfig(), &fakeObserver{}, NewMemory(2), reg, nil)
+	c, err := NewController(queueConfig(), &fakeObserver{}, NewMemory(2), reg, nil)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{
 		"aurax_scaling_events_total":    2 * len(Reasons),
 		"aurax_scaling_decisions_total": 3,
 		"aurax_active_instances":        1,
 		"aurax_desired_instances":       1,
+		"aurax_max_instances":           1,
 	}, seriesCount(t, reg))
+	require.Equal(t, float64(c.Status().Max), toFloat64(t, c.m.max), "aurax_max_instances is the controller's ceiling")
 }

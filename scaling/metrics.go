@@ -16,6 +16,7 @@ type controllerMetrics struct {
 	events    *prometheus.CounterVec
 	active    prometheus.Gauge
 	desired   prometheus.Gauge
+	max       prometheus.Gauge
 	decisions *prometheus.CounterVec
 }
 
@@ -31,6 +32,9 @@ func newMetrics(reg prometheus.Registerer) (*controllerMetrics, error) {
 		desired: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aurax_desired_instances", Help: "Replicas the last decision wanted.",
 		}),
+		max: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aurax_max_instances", Help: "The controller's ceiling (scaling.max_replicas, or the profile's).",
+		}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aurax_scaling_decisions_total", Help: "Scaling decisions by result: applied, held or error.",
 		}, []string{"result"}),
@@ -44,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*controllerMetrics, error) {
 		m.decisions.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.events, m.active, m.desired, m.decisions} {
+		for _, c := range []prometheus.Collector{m.events, m.active, m.desired, m.max, m.decisions} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
