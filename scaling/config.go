@@ -14,7 +14,7 @@ type Config struct {
 	Profile       string        `yaml:"profile" help:"dev, staging or prod: replica bounds and target concurrency from the seed"`
 	Policy        string        `yaml:"policy" help:"thresholds, target or predictive"`
 	Mode          string        `yaml:"mode" help:"observation: local, peers, prometheus or runpod (the endpoint's /health)"`
-	Provider      string        `yaml:"provider" help:"none (dry run: decisions only logged) or a provider name wired by serve"`
+	Provider      string        `yaml:"provider" help:"none (dry run: decisions only logged), compose (Docker Engine) or runpod (RunPod Serverless API)"`
 	PeersDNS      string        `yaml:"peers_dns" help:"DNS name that resolves to every replica (peers mode, and leader election)"`
 	PeersPort     int           `yaml:"peers_port" help:"port of each peer's /v1/scaling/signals"`
 	SelfAddress   string        `yaml:"self_address" help:"this replica's address among the peers (empty: detected from interfaces)"`
