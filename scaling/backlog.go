@@ -28,7 +28,7 @@ import "math"
 // replica count ordered at s[j]'s time, or -1 when unknown.
 func (p *PredictivePolicy) sampleLoad(s []Observation, j, ordered int, f Forecast) float64 {
 	o := s[j]
-	if p.Cfg.BacklogDrain <= 0 || o.QueueDepth <= 0 {
+	if p.Cfg.BacklogDrain <= 0 || o.QueueDepth <= 0 || p.bursty(f) {
 		return o.Load()
 	}
 	if p.burstQueue(s, j, ordered) || !p.drains(o, ordered, f) {

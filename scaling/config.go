@@ -78,6 +78,8 @@ type Predictive struct {
 	PeakWindow      time.Duration `yaml:"peak_window" help:"headroom: plan for the highest arrival rate of this window"`
 	PeakWeight      float64       `yaml:"peak_weight" help:"share of the recent peak rate planned for [0..1]"`
 	BurstZ          float64       `yaml:"burst_z" help:"headroom: plan for the mean rate of the peak window plus this many standard deviations"`
+	DispersionLow   float64       `yaml:"dispersion_low" help:"burstiness gate: at or below this index of dispersion of per-interval arrivals (1 = Poisson) the peak memory is off and the peak window's mean + burst_z σ is planned for; 0: always on"`
+	DispersionHigh  float64       `yaml:"dispersion_high" help:"burstiness gate: at or above this index of dispersion the peak memory is fully on (between low and high it is weighted linearly)"`
 	DownWindow      time.Duration `yaml:"down_window" help:"scale in only below the highest need of this window"`
 	ServiceTime     time.Duration `yaml:"service_time" help:"request service time used until one is measured"`
 	SlotsPerReplica int           `yaml:"slots_per_replica" help:"slots assumed until observed"`
@@ -161,6 +163,9 @@ func DefaultConfig() Config {
 			PeakWindow:      10 * time.Minute,
 			PeakWeight:      1,
 			BurstZ:          2,
+			DispersionLow:   8,
+			DispersionHigh:  20,
+			BacklogDrain:    5 * time.Minute,
 			DownWindow:      10 * time.Minute,
 			ServiceTime:     2 * time.Second,
 			SlotsPerReplica: 4,
@@ -323,6 +328,9 @@ func (c Config) Validate() error {
 	}
 	if p.BurstZ < 0 {
 		bad("predictive.burst_z", "%g is negative", p.BurstZ)
+	}
+	if p.DispersionLow < 0 || (p.DispersionLow > 0 && p.DispersionHigh <= p.DispersionLow) {
+		bad("predictive.dispersion_high", "%g must be above dispersion_low %g (and low not negative)", p.DispersionHigh, p.DispersionLow)
 	}
 	if !(p.PeakWeight >= 0 && p.PeakWeight <= 1) {
 		bad("predictive.peak_weight", "%g is not in [0, 1]", p.PeakWeight)

@@ -3,6 +3,7 @@ package scaling
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -84,23 +85,41 @@ type Forecast struct {
 	Level, Trend, Rate, Peak, ServiceS float64
 	Mean, Std                          float64 // of the arrival rate over the peak window
 	SlotsPerReplica                    float64
+	// MedianServiceS is the median of the per-observation in-flight / done
+	// rate: unlike the ratio of sums it ignores the intervals just after
+	// capacity grew, when new slots fill at once and completions lag a
+	// service time behind. 0 when unknown.
+	MedianServiceS float64
+	// Dispersion is the index of dispersion (variance / mean) of the
+	// arrivals per observation interval over the peak window: about 1 for
+	// Poisson arrivals, far above for bursty ones; NaN when unknown (fewer
+	// than two observations in the window).
+	Dispersion float64
 }
 
 func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
-	f := Forecast{ServiceS: p.Cfg.ServiceTime.Seconds(), SlotsPerReplica: float64(p.Cfg.SlotsPerReplica)}
+	f := Forecast{ServiceS: p.Cfg.ServiceTime.Seconds(), SlotsPerReplica: float64(p.Cfg.SlotsPerReplica), Dispersion: math.NaN()}
 	last := s[len(s)-1]
 	if last.Replicas > 0 && last.Slots > 0 {
 		f.SlotsPerReplica = float64(last.Slots) / float64(last.Replicas)
 	}
-	var busy, done, n, sum, sq float64
+	var busy, done, n, sum, sq, span float64
+	var ratios []float64
 	init := false
-	var prev time.Time
+	var prev, first time.Time
 	for _, o := range s {
 		if !math.IsNaN(o.InFlight) && !math.IsNaN(o.DoneRate) {
 			busy += o.InFlight
 			done += o.DoneRate
+			if o.InFlight > 0 && o.DoneRate > 0 {
+				ratios = append(ratios, o.InFlight/o.DoneRate)
+			}
 		}
 		if now.Sub(o.Time) <= p.Cfg.PeakWindow && !math.IsNaN(o.ArrivalRate) {
+			if first.IsZero() {
+				first = o.Time
+			}
+			span = o.Time.Sub(first).Seconds()
 			f.Peak = max(f.Peak, o.ArrivalRate)
 			n, sum, sq = n+1, sum+o.ArrivalRate, sq+o.ArrivalRate*o.ArrivalRate
 		}
@@ -124,8 +143,16 @@ func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
 		f.Mean = sum / n
 		f.Std = math.Sqrt(max(0, sq/n-f.Mean*f.Mean))
 	}
+	if n > 1 && f.Mean > 0 && span > 0 {
+		// Counts per interval T are rate·T: Var(count)/E(count) = Var(rate)·T/mean.
+		f.Dispersion = f.Std * f.Std * (span / (n - 1)) / f.Mean
+	}
 	if done > 0 && busy > 0 {
 		f.ServiceS = busy / done
+	}
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		f.MedianServiceS = ratios[len(ratios)/2]
 	}
 	h := (p.Cfg.ColdStart + p.Interval).Seconds()
 	f.Rate = max(0, f.Level+f.Trend*h)
@@ -136,6 +163,26 @@ func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
 func (p *PredictivePolicy) need(rate, load float64, f Forecast) int {
 	slots := max(rate*f.ServiceS, load) / p.Cfg.Utilization
 	return int(math.Ceil(slots/f.SlotsPerReplica - 1e-9))
+}
+
+// peakWeight is the share of the peak window's highest rate planned for:
+// PeakWeight, scaled by how bursty the arrivals are. Poisson-like arrivals
+// (dispersion near 1) get none: their peak is noise the mean + zσ covers;
+// bursty ones (dispersion far above 1) keep it all, since their bursts are
+// shorter than a cold start.
+func (p *PredictivePolicy) peakWeight(f Forecast) float64 {
+	lo, hi := p.Cfg.DispersionLow, p.Cfg.DispersionHigh
+	if lo <= 0 || math.IsNaN(f.Dispersion) {
+		return p.Cfg.PeakWeight
+	}
+	return p.Cfg.PeakWeight * min(1, max(0, (f.Dispersion-lo)/(hi-lo)))
+}
+
+// bursty reports whether the burstiness gate (DispersionLow > 0) sees
+// arrivals bursty enough for the full peak memory; then a queue always
+// counts in full, as the front of a burst that comes back (see backlog.go).
+func (p *PredictivePolicy) bursty(f Forecast) bool {
+	return p.Cfg.DispersionLow > 0 && f.Dispersion >= p.Cfg.DispersionHigh
 }
 
 // Decide implements Policy.
@@ -149,7 +196,12 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 	if p.Cfg.SteadyWindow > 0 {
 		return p.decideBusy(obs, st, now, s, f)
 	}
-	plan := max(f.Rate, p.Cfg.PeakWeight*f.Peak, f.Mean+p.Cfg.BurstZ*f.Std)
+	w := p.peakWeight(f)
+	steady := p.Cfg.DispersionLow > 0 && w < 1
+	if steady && f.MedianServiceS > 0 {
+		f.ServiceS = f.MedianServiceS
+	}
+	plan := max(f.Rate, w*f.Peak, f.Mean+p.Cfg.BurstZ*f.Std)
 	if !math.IsNaN(obs.ArrivalRate) {
 		plan = max(plan, obs.ArrivalRate)
 	}
