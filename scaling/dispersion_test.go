@@ -116,3 +116,25 @@ func TestSteadyLoadUsesMedianService(t *testing.T) {
 	require.Greater(t, du.Desired, dg.Desired, "gated %+v, ungated %+v", dg, du)
 	require.Greater(t, dg.Desired, st.Current, "the steady load still needs more than 6 replicas")
 }
+
+// TestSteadyScaleInIgnoresDrainedBacklog: under steady arrivals, a past
+// sample whose slots were all busy draining a start-up backlog does not
+// hold those replicas for the down window; under the ungated policy it does.
+func TestSteadyScaleInIgnoresDrainedBacklog(t *testing.T) {
+	rates := []float64{5, 5.5, 4.5, 5, 5.5, 4.5, 5, 5}
+	inflight := []float64{56, 56, 56, 25, 25, 25, 25, 25} // the first three: 14 replicas saturated by a backlog
+	done := []float64{5, 5, 5, 5, 5, 5, 5, 5}
+	s := rateSeries(rates, inflight, done)
+	for i := range s {
+		s[i].Replicas, s[i].Slots = 14, 56
+	}
+	now := s[len(s)-1].Time
+	st := State{Current: 14, History: s[:len(s)-1]}
+	gated := &PredictivePolicy{Cfg: DefaultConfig().Predictive, Limits: Limits{Min: 2, Max: 50, MaxStep: 10}, Interval: 15 * time.Second}
+	ungated := &PredictivePolicy{Cfg: gated.Cfg, Limits: gated.Limits, Interval: gated.Interval}
+	ungated.Cfg.DispersionLow = 0
+	require.Equal(t, 14, ungated.Decide(s[len(s)-1], st, now).Desired, "ungated: the saturated samples hold 14")
+	dg := gated.Decide(s[len(s)-1], st, now)
+	require.Less(t, dg.Desired, 14, "gated: scale in to the flow's need: %+v", dg)
+	require.Equal(t, Down, dg.Direction)
+}

@@ -228,7 +228,16 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 		if math.IsNaN(r) {
 			r = 0
 		}
-		measured = max(measured, p.need(r, p.sampleLoad(s, j, -1, f), f))
+		load := p.sampleLoad(s, j, -1, f)
+		if steady && p.Cfg.BacklogDrain > 0 {
+			// Under steady arrivals a past sample needed its flow plus the
+			// slots that drain its queue within BacklogDrain: slots saturated
+			// while a backlog (a start-up queue, say) drained are not need,
+			// and must not hold replicas for the whole down window.
+			q := max(0, o.QueueDepth)
+			load = min(load, r*f.ServiceS+min(1, f.ServiceS/p.Cfg.BacklogDrain.Seconds())*q)
+		}
+		measured = max(measured, p.need(r, load, f))
 	}
 	if measured >= cur {
 		return p.Limits.Finish(cur, cur, "", "", st, now).withNote(rule)
