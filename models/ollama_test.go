@@ -150,9 +150,9 @@ func TestRealOllama(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, v)
 
-	ok, err := svc.Has(ctx, "qwen3:coder")
+	has, err := svc.Has(ctx, "qwen3:coder", testenv.EmbedModel, "ghost-model")
 	require.NoError(t, err)
-	require.True(t, ok, "the alias must resolve to a present model")
+	require.Equal(t, []bool{true, true, false}, has, "the alias resolves to a present model; the ghost is absent")
 
 	var chunks int
 	var last api.ChatResponse

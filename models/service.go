@@ -162,19 +162,32 @@ func (s *Service) Find(ctx context.Context, name string) (Model, error) {
 	if err != nil {
 		return Model{}, err
 	}
-	for _, m := range all {
-		if m.Name == name || strings.TrimSuffix(m.Name, ":latest") == name {
-			return m, nil
-		}
+	if m, ok := lookup(all, name); ok {
+		return m, nil
 	}
 	return Model{}, &ModelNotFoundError{Model: name}
 }
 
-// Has reports whether the backend has the model name resolves to.
-func (s *Service) Has(ctx context.Context, name string) (bool, error) {
-	_, err := s.Find(ctx, s.Resolve(name, false))
-	if _, ok := err.(*ModelNotFoundError); ok {
-		return false, nil
+// Has reports, for each name, whether the backend has the model it
+// resolves to, from one listing of the backend's models.
+func (s *Service) Has(ctx context.Context, names ...string) ([]bool, error) {
+	all, err := s.Models(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return err == nil, err
+	out := make([]bool, len(names))
+	for i, n := range names {
+		_, out[i] = lookup(all, s.Resolve(n, false))
+	}
+	return out, nil
+}
+
+// lookup finds name in all, with or without the ":latest" tag.
+func lookup(all []Model, name string) (Model, bool) {
+	for _, m := range all {
+		if m.Name == name || strings.TrimSuffix(m.Name, ":latest") == name {
+			return m, true
+		}
+	}
+	return Model{}, false
 }

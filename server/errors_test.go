@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -183,4 +184,16 @@ func TestErrorStatusInMetrics(t *testing.T) {
 		}
 	}
 	require.True(t, found, "aurax_requests_total has no series for the request")
+}
+
+// TestHealthProbeListsModelsOnce: one readiness probe asks Ollama for its
+// models once, however many default models it checks.
+func TestHealthProbeListsModelsOnce(t *testing.T) {
+	b := &stubBackend{}
+	s, _ := newTestServer(t, b, testConfig())
+	s.Health().Check(context.Background())
+	require.Equal(t, int64(1), b.lists.Load())
+	require.True(t, s.Health().Ready())
+	p := s.Health().snapshot()
+	require.True(t, p.DefaultModel && p.EmbedModel, "%+v", p)
 }

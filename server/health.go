@@ -75,12 +75,16 @@ func (h *Health) Check(ctx context.Context) {
 		p.OllamaError = err.Error()
 	} else {
 		p.OllamaOK, p.OllamaVersion = true, v
-		p.DefaultModel, err = h.models.Has(ctx, h.models.DefaultChat())
-		if err == nil && h.models.DefaultEmbed() != "" {
-			p.EmbedModel, err = h.models.Has(ctx, h.models.DefaultEmbed())
+		names := []string{h.models.DefaultChat()}
+		if h.models.DefaultEmbed() != "" {
+			names = append(names, h.models.DefaultEmbed())
 		}
+		has, err := h.models.Has(ctx, names...) // one listing of Ollama's models
 		if err != nil {
 			p.OllamaOK, p.OllamaError = false, err.Error()
+		} else {
+			p.DefaultModel = has[0]
+			p.EmbedModel = len(has) > 1 && has[1]
 		}
 	}
 	p.RAG = h.probeRAG(ctx)

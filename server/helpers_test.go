@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 type stubBackend struct {
 	err   error
 	block chan struct{}
+	lists atomic.Int64 // List calls
 }
 
 var _ models.Backend = (*stubBackend)(nil)
@@ -76,6 +78,7 @@ func (b *stubBackend) Embed(ctx context.Context, req *api.EmbedRequest) (*api.Em
 }
 
 func (b *stubBackend) List(context.Context) (*api.ListResponse, error) {
+	b.lists.Add(1)
 	if b.err != nil {
 		return nil, b.err
 	}
