@@ -22,10 +22,11 @@ func (r *oaChatRequest) toOllama() (*api.ChatRequest, error) {
 	if len(r.Messages) == 0 {
 		return nil, badField("messages", "must contain at least one message")
 	}
-	if r.N != nil && *r.N != 1 {
-		return nil, badField("n", "only n=1 is supported")
+	maxTok := r.MaxCompletionTokens
+	if maxTok == nil {
+		maxTok = r.MaxTokens
 	}
-	opts, err := samplingOptions(r.Temperature, r.TopP, firstInt(r.MaxCompletionTokens, r.MaxTokens), r.Stop, r.Seed, r.FrequencyPenalty, r.PresencePenalty)
+	opts, err := r.options(maxTok)
 	if err != nil {
 		return nil, err
 	}
@@ -69,13 +70,6 @@ func (r *oaChatRequest) toOllama() (*api.ChatRequest, error) {
 	return out, nil
 }
 
-func firstInt(a, b *int) *int {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
 func (m oaMessage) toOllama(i int) (api.Message, error) {
 	field := fmt.Sprintf("messages[%d]", i)
 	out := api.Message{Content: m.Content.Text, Images: m.Content.Images, ToolCallID: m.ToolCallID}
@@ -104,8 +98,14 @@ func (m oaMessage) toOllama(i int) (api.Message, error) {
 	return out, nil
 }
 
-// samplingOptions maps OpenAI's sampling fields to Ollama options.
-func samplingOptions(temp, topP *float64, maxTok *int, stop []string, seed *int, freq, pres *float64) (map[string]any, error) {
+// options validates the sampling fields and maps them to Ollama options,
+// with maxTok (the request's limit, or the endpoint's default) as
+// num_predict.
+func (o oaSampling) options(maxTok *int) (map[string]any, error) {
+	if o.N != nil && *o.N != 1 {
+		return nil, badField("n", "only n=1 is supported")
+	}
+	temp, topP, stop, seed, freq, pres := o.Temperature, o.TopP, o.Stop, o.Seed, o.FrequencyPenalty, o.PresencePenalty
 	opts := map[string]any{}
 	if temp != nil {
 		if *temp < 0 || *temp > 2 || math.IsNaN(*temp) {
@@ -308,19 +308,12 @@ func sseFail(w *bufio.Writer, he *Error) {
 }
 
 type oaCompletionRequest struct {
-	Model            string           `json:"model"`
-	Prompt           stringList       `json:"prompt"`
-	Suffix           string           `json:"suffix"`
-	Stream           bool             `json:"stream"`
-	StreamOptions    *oaStreamOptions `json:"stream_options"`
-	Temperature      *float64         `json:"temperature"`
-	TopP             *float64         `json:"top_p"`
-	MaxTokens        *int             `json:"max_tokens"`
-	Stop             stringList       `json:"stop"`
-	Seed             *int             `json:"seed"`
-	FrequencyPenalty *float64         `json:"frequency_penalty"`
-	PresencePenalty  *float64         `json:"presence_penalty"`
-	N                *int             `json:"n"`
+	Model         string           `json:"model"`
+	Prompt        stringList       `json:"prompt"`
+	Suffix        string           `json:"suffix"`
+	Stream        bool             `json:"stream"`
+	StreamOptions *oaStreamOptions `json:"stream_options"`
+	oaSampling
 }
 
 // completionsDefaultMaxTokens is OpenAI's documented default for
@@ -335,15 +328,12 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 	if len(req.Prompt) != 1 {
 		return badField("prompt", "exactly one prompt string is supported")
 	}
-	if req.N != nil && *req.N != 1 {
-		return badField("n", "only n=1 is supported")
-	}
 	maxTok := req.MaxTokens
 	if maxTok == nil {
 		d := completionsDefaultMaxTokens
 		maxTok = &d
 	}
-	opts, err := samplingOptions(req.Temperature, req.TopP, maxTok, req.Stop, req.Seed, req.FrequencyPenalty, req.PresencePenalty)
+	opts, err := req.options(maxTok)
 	if err != nil {
 		return err
 	}

@@ -16,22 +16,28 @@ import (
 // as OpenAI's own SDKs send fields a backend may not know.
 
 type oaChatRequest struct {
-	Model               string            `json:"model"`
-	Messages            []oaMessage       `json:"messages"`
-	Stream              bool              `json:"stream"`
-	StreamOptions       *oaStreamOptions  `json:"stream_options"`
-	Temperature         *float64          `json:"temperature"`
-	TopP                *float64          `json:"top_p"`
-	MaxTokens           *int              `json:"max_tokens"`
+	Model         string           `json:"model"`
+	Messages      []oaMessage      `json:"messages"`
+	Stream        bool             `json:"stream"`
+	StreamOptions *oaStreamOptions `json:"stream_options"`
+	oaSampling
 	MaxCompletionTokens *int              `json:"max_completion_tokens"`
-	Stop                stringList        `json:"stop"`
-	Seed                *int              `json:"seed"`
-	FrequencyPenalty    *float64          `json:"frequency_penalty"`
-	PresencePenalty     *float64          `json:"presence_penalty"`
-	N                   *int              `json:"n"`
 	ResponseFormat      *oaResponseFormat `json:"response_format"`
 	Tools               []json.RawMessage `json:"tools"`
 	ReasoningEffort     string            `json:"reasoning_effort"`
+}
+
+// oaSampling is what OpenAI's chat and completion requests share: the
+// sampling fields, mapped to Ollama options by options.
+type oaSampling struct {
+	Temperature      *float64   `json:"temperature"`
+	TopP             *float64   `json:"top_p"`
+	MaxTokens        *int       `json:"max_tokens"`
+	Stop             stringList `json:"stop"`
+	Seed             *int       `json:"seed"`
+	FrequencyPenalty *float64   `json:"frequency_penalty"`
+	PresencePenalty  *float64   `json:"presence_penalty"`
+	N                *int       `json:"n"`
 }
 
 type oaStreamOptions struct {
