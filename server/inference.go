@@ -9,6 +9,7 @@ import (
 
 	"github.com/aurax/aurax/metrics"
 	"github.com/gofiber/fiber/v2"
+	"github.com/ollama/ollama/api"
 )
 
 // call is one model request from admission to its last byte: it owns the
@@ -110,6 +111,21 @@ func (k *call) timed(fn func(ctx context.Context) error) error {
 	err := fn(k.ctx)
 	k.upstream += time.Since(t)
 	return err
+}
+
+// embed runs one embedding request upstream, counting its time and its
+// prompt tokens.
+func (k *call) embed(req *api.EmbedRequest) (*api.EmbedResponse, error) {
+	var resp *api.EmbedResponse
+	err := k.timed(func(ctx context.Context) error {
+		var err error
+		resp, err = k.s.models.Embed(ctx, req)
+		return err
+	})
+	if err == nil {
+		k.promptTok = resp.PromptEvalCount
+	}
+	return resp, err
 }
 
 // item is one chunk from the upstream producer, or its final error.

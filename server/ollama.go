@@ -153,17 +153,11 @@ func (s *Server) ollamaEmbed(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var resp *api.EmbedResponse
-	err = k.timed(func(ctx context.Context) error {
-		var err error
-		resp, err = s.models.Embed(ctx, &req)
-		return err
-	})
+	resp, err := k.embed(&req)
 	if err != nil {
 		return k.fail(err)
 	}
 	resp.Model = model
-	k.promptTok = resp.PromptEvalCount
 	k.done(fiber.StatusOK)
 	return c.JSON(resp)
 }
@@ -200,12 +194,7 @@ func (s *Server) ollamaEmbeddings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var resp *api.EmbedResponse
-	err = k.timed(func(ctx context.Context) error {
-		var err error
-		resp, err = s.models.Embed(ctx, &api.EmbedRequest{Model: req.Model, Input: req.Prompt, Options: req.Options, KeepAlive: req.KeepAlive})
-		return err
-	})
+	resp, err := k.embed(&api.EmbedRequest{Model: req.Model, Input: req.Prompt, Options: req.Options, KeepAlive: req.KeepAlive})
 	if err != nil {
 		return k.fail(err)
 	}

@@ -453,16 +453,10 @@ func (s *Server) openAIEmbeddings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var resp *api.EmbedResponse
-	err = k.timed(func(ctx context.Context) error {
-		var err error
-		resp, err = s.models.Embed(ctx, &api.EmbedRequest{Model: req.Model, Input: []string(input), Dimensions: req.Dimensions})
-		return err
-	})
+	resp, err := k.embed(&api.EmbedRequest{Model: req.Model, Input: []string(input), Dimensions: req.Dimensions})
 	if err != nil {
 		return k.fail(err)
 	}
-	k.promptTok = resp.PromptEvalCount
 	data := make([]oaEmbedding, len(resp.Embeddings))
 	for i, v := range resp.Embeddings {
 		data[i] = oaEmbedding{Object: "embedding", Index: i, Embedding: v}
