@@ -10,7 +10,7 @@ import (
 // middleware, metrics, admission, decode, encode) over the in-memory backend,
 // calling the fasthttp handler directly: no network, no upstream.
 func benchHandler(b *testing.B, path, body string) {
-	s, _ := newTestServer(&testing.T{}, &stubBackend{}, testConfig())
+	s, _ := newTestServer(b, &stubBackend{}, testConfig())
 	h := s.App().Handler()
 	var ctx fasthttp.RequestCtx
 	b.ReportAllocs()

@@ -13,7 +13,7 @@ func fuzzEndpoint(f *testing.F, path string, seeds ...string) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	s, _ := newTestServer(&testing.T{}, &stubBackend{}, testConfig())
+	s, _ := newTestServer(f, &stubBackend{}, testConfig())
 	f.Fuzz(func(t *testing.T, body string) {
 		resp, out, err := rawReq(s, "POST", path, body)
 		if err != nil {

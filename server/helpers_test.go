@@ -110,7 +110,7 @@ func testConfig() config.Config {
 }
 
 // newTestServer builds a Server over b with its own registry.
-func newTestServer(t *testing.T, b models.Backend, cfg config.Config, mods ...func(*Options)) (*Server, *prometheus.Registry) {
+func newTestServer(t testing.TB, b models.Backend, cfg config.Config, mods ...func(*Options)) (*Server, *prometheus.Registry) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()

@@ -94,7 +94,7 @@ func openStore(t *testing.T) *embedded.Store {
 }
 
 // newRAGServer builds a Server with retrieval over store and emb.
-func newRAGServer(t *testing.T, b models.Backend, cfg config.Config, store RAGStore, emb rag.Embedder) (*Server, *rag.Metrics) {
+func newRAGServer(t testing.TB, b models.Backend, cfg config.Config, store RAGStore, emb rag.Embedder) (*Server, *rag.Metrics) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
@@ -519,13 +519,12 @@ func fuzzRAG(f *testing.F, path string, seeds ...string) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	t := &testing.T{}
 	st, err := embedded.Open(f.TempDir()+"/rag.db", embedded.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
-	s, _ := newRAGServer(t, &stubBackend{}, ragConfig(), st, wordEmbedder(8))
+	s, _ := newRAGServer(f, &stubBackend{}, ragConfig(), st, wordEmbedder(8))
 	if resp, body, err := rawReq(s, "POST", "/v1/rag/collections", `{"name":"docs"}`); err != nil || resp.StatusCode != 201 {
 		f.Fatalf("create collection: %v %s", err, body)
 	}
