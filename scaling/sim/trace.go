@@ -7,6 +7,7 @@ package sim
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -108,15 +109,7 @@ func ParseTrace(r io.Reader) ([]Request, error) {
 	if len(out) == 0 {
 		return nil, errors.New("trace has no requests")
 	}
-	slices.SortStableFunc(out, func(a, b Request) int {
-		switch {
-		case a.At < b.At:
-			return -1
-		case a.At > b.At:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, byArrival)
 	first := out[0].At
 	for i := range out {
 		out[i].At -= first
@@ -156,14 +149,9 @@ func RateScale(reqs []Request, k float64) []Request {
 			out = append(out, c)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Request) int {
-		switch {
-		case a.At < b.At:
-			return -1
-		case a.At > b.At:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, byArrival)
 	return out
 }
+
+// byArrival orders requests by arrival time, keeping the file's order on ties.
+func byArrival(a, b Request) int { return cmp.Compare(a.At, b.At) }
