@@ -10,6 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// newMetrics is one replica's registry and metrics with the configured
+// options; the caller closes the metrics (NVML).
+func newMetrics(cfg config.Config, logger *slog.Logger) (*prometheus.Registry, *metrics.Metrics) {
+	reg := prometheus.NewRegistry()
+	return reg, metrics.New(reg, metrics.Options{SeedNames: cfg.Metrics.SeedNames, Window: cfg.Metrics.Window}, logger)
+}
+
 // buildServer assembles one replica's server: the model service over the
 // configured Ollama, the RAG store and cached embedder, and the HTTP API.
 // serve and runpod-worker both build it here, so a replica behaves the

@@ -10,9 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aurax/aurax/metrics"
 	rpworker "github.com/aurax/aurax/server/runpod"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func init() {
@@ -37,8 +35,7 @@ func runRunPodWorker(args []string) error {
 		return err
 	}
 	logger := newLogger(cfg.Server, os.Stderr)
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.Options{SeedNames: cfg.Metrics.SeedNames, Window: cfg.Metrics.Window}, logger)
+	reg, m := newMetrics(cfg, logger)
 	defer m.Close()
 	// Workers run no controller: it runs in one process outside them and
 	// sets the endpoint's bounds through RunPod's API.

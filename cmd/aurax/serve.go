@@ -94,8 +94,7 @@ func runServe(args []string) error {
 		return err
 	}
 	logger := newLogger(cfg.Server, os.Stderr)
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.Options{SeedNames: cfg.Metrics.SeedNames, Window: cfg.Metrics.Window}, logger)
+	reg, m := newMetrics(cfg, logger)
 	defer m.Close()
 	ctrl, closeProvider, err := newController(cfg, m, reg, logger)
 	if err != nil {
