@@ -122,6 +122,9 @@ func runSimulate(args []string) error {
 		if err := os.WriteFile(filepath.Join(*out, "simulation.svg"), sim.Plot(results, title), 0o644); err != nil {
 			return err
 		}
+		if err := writeResults(filepath.Join(*out, "results.json"), results); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -133,6 +136,24 @@ func runSimulate(args []string) error {
 		return nil
 	}
 	return sim.WriteTable(os.Stdout, results)
+}
+
+// writeResults saves every policy's result with its timeline (one point per
+// sample: arrivals since the previous point, queue, billed and ready replicas).
+func writeResults(path string, results []sim.Result) error {
+	type withTimeline struct {
+		sim.Result
+		Timeline []sim.Point `json:"timeline"`
+	}
+	all := make([]withTimeline, len(results))
+	for i, r := range results {
+		all[i] = withTimeline{r, r.Timeline}
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func loadSimConfig(path string, opt *sim.Options) error {
