@@ -62,20 +62,9 @@ func (p *PredictivePolicy) burstQueue(s []Observation, j, ordered int) bool {
 }
 
 // upLoad is the load the scale-out sizes for: the current observation's
-// (backlog-aware) load, or with LoadHold > 1 the lowest of the last
-// LoadHold observations, so that a one-interval spike of in-flight
-// requests does not add a replica (and restart the scale-down delay).
+// in-flight + queued load, the queue weighted as a burst or a backlog.
 func (p *PredictivePolicy) upLoad(s []Observation, cur int, f Forecast) float64 {
-	last := len(s) - 1
-	load := p.sampleLoad(s, last, cur, f)
-	for k := 1; k < p.Cfg.LoadHold && last-k >= 0; k++ {
-		o := s[last-k]
-		if math.IsNaN(o.Load()) {
-			break
-		}
-		load = min(load, p.sampleLoad(s, last-k, -1, f))
-	}
-	return load
+	return p.sampleLoad(s, len(s)-1, cur, f)
 }
 
 // drains reports whether the capacity (ordered, or o's ready replicas when

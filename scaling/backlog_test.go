@@ -63,18 +63,6 @@ func TestSampleLoad(t *testing.T) {
 	require.Equal(t, 78.0, p.sampleLoad(s, 1, 12, f))
 }
 
-func TestUpLoadHold(t *testing.T) {
-	f := Forecast{ServiceS: 5, SlotsPerReplica: 4}
-	p := backlogPolicy()
-	p.Cfg.BacklogDrain = 0
-	s := []Observation{qobs(0, 12, 40, 0, 6), qobs(1, 12, 48, 2, 6)}
-	require.Equal(t, 50.0, p.upLoad(s, 12, f), "instantaneous")
-	p.Cfg.LoadHold = 2
-	require.Equal(t, 40.0, p.upLoad(s, 12, f), "must hold two observations")
-	s = append(s, qobs(2, 12, 48, 4, 6))
-	require.Equal(t, 50.0, p.upLoad(s, 12, f), "held")
-}
-
 // A start at the minimum size under full load: the first scale-out is
 // ordered; while it starts, the growing queue is a backlog that it drains,
 // and no further replicas are ordered for it.
@@ -101,14 +89,22 @@ func TestBacklogDecide(t *testing.T) {
 	require.Equal(t, 22, d.Desired, "%+v", d)
 }
 
-func TestBacklogConfigValidation(t *testing.T) {
-	c := DefaultConfig()
-	c.Predictive.BacklogDrain = -time.Second
-	require.ErrorContains(t, c.Validate(), "predictive.backlog_drain")
-	c = DefaultConfig()
-	c.Predictive.LoadHold = -1
-	require.ErrorContains(t, c.Validate(), "predictive.load_hold")
-	c = DefaultConfig()
-	c.Predictive.BacklogDrain, c.Predictive.LoadHold = 5*time.Minute, 2
-	require.NoError(t, c.Validate())
+func TestSteadyConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*Predictive)
+		want string
+	}{
+		{"backlog_drain", func(p *Predictive) { p.BacklogDrain = -time.Second }, "backlog_drain"},
+		{"steady_window", func(p *Predictive) { p.SteadyWindow = -time.Second }, "steady_window"},
+		{"slo_wait", func(p *Predictive) { p.SLOWait = -time.Second }, "slo_wait"},
+		{"wait_eps 0", func(p *Predictive) { p.WaitEps = 0 }, "predictive.wait_eps"},
+		{"wait_eps 1", func(p *Predictive) { p.WaitEps = 1 }, "predictive.wait_eps"},
+		{"burstiness", func(p *Predictive) { p.BurstinessLow, p.BurstinessHigh = 0.3, 0.1 }, "predictive.burstiness_high"},
+	} {
+		c := DefaultConfig()
+		tc.set(&c.Predictive)
+		require.ErrorContains(t, c.Validate(), tc.want, tc.name)
+	}
+	require.NoError(t, DefaultConfig().Validate())
 }

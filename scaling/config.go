@@ -78,24 +78,18 @@ type Predictive struct {
 	PeakWindow      time.Duration `yaml:"peak_window" help:"headroom: plan for the highest arrival rate of this window"`
 	PeakWeight      float64       `yaml:"peak_weight" help:"share of the recent peak rate planned for [0..1]"`
 	BurstZ          float64       `yaml:"burst_z" help:"headroom: plan for the mean rate of the peak window plus this many standard deviations"`
-	DispersionLow   float64       `yaml:"dispersion_low" help:"burstiness gate: at or below this index of dispersion of per-interval arrivals (1 = Poisson) the peak memory is off and the peak window's mean + burst_z σ is planned for; 0: always on"`
-	DispersionHigh  float64       `yaml:"dispersion_high" help:"burstiness gate: at or above this index of dispersion the peak memory is fully on (between low and high it is weighted linearly)"`
+	BurstinessLow   float64       `yaml:"burstiness_low" help:"burstiness gate: at or below this excess squared coefficient of variation of the arrival rate (Allan variance of per-interval arrivals less their Poisson noise, over the mean squared; 0 = Poisson) arrivals are steady: Erlang-C sizing on the offered load, no peak memory; 0: gate off, always the peak memory"`
+	BurstinessHigh  float64       `yaml:"burstiness_high" help:"burstiness gate: at or above this arrivals are bursty: the full peak memory, every queued request a missing slot (between low and high the peak memory is weighted linearly)"`
 	DownWindow      time.Duration `yaml:"down_window" help:"scale in only below the highest need of this window"`
 	ServiceTime     time.Duration `yaml:"service_time" help:"request service time used until one is measured"`
 	SlotsPerReplica int           `yaml:"slots_per_replica" help:"slots assumed until observed"`
-	// Busy-slot sizing (off when SteadyWindow is 0): the steady part of the
-	// size comes from the measured busy slots (in flight + queued, Little's
-	// L) with Erlang-C headroom for the wait SLO; the burst memory decays.
-	SteadyWindow   time.Duration `yaml:"steady_window" help:"busy-slot sizing: average in-flight + queued over this window (0: off, size from arrival rates)"`
-	SLOWait        time.Duration `yaml:"slo_wait" help:"busy-slot sizing: the queue wait the Erlang-C headroom is for"`
-	WaitEps        float64       `yaml:"wait_eps" help:"busy-slot sizing: share of requests allowed to wait longer than slo_wait (0..1)"`
-	BurstHalfLife  time.Duration `yaml:"burst_half_life" help:"busy-slot sizing: the remembered peak rate halves every this long after burst_hold (0: no decay)"`
-	BurstHold      time.Duration `yaml:"burst_hold" help:"busy-slot sizing: a peak rate is remembered in full this long before it decays"`
-	LoadPeakWeight float64       `yaml:"load_peak_weight" help:"busy-slot sizing: share of the decayed peak in-flight + queued load remembered as burst memory [0..1]"`
-	// Backlog-aware load (both modes off by default): see backlog.go.
-	BacklogDrain time.Duration `yaml:"backlog_drain" help:"a queue that is not a burst (growing at steady, ready capacity) and that the ordered capacity drains within this long is a backlog: load = arrival rate × service_time plus service_time/backlog_drain of a slot per queued request (0: off, every queued request is a busy slot)"`
-	LoadHold     int           `yaml:"load_hold" help:"scale out on in-flight + queued load only when it has held this many observations (0 or 1: at once)"`
-	QueueDrain   time.Duration `yaml:"queue_drain" help:"busy-slot sizing: a queued request counts as service_time/queue_drain of a slot (drain the queue in this long; 0: a whole slot)"`
+	// Steady sizing (see steady.go), for arrivals the burstiness gate
+	// calls steady: Erlang-C on the offered load measured over SteadyWindow.
+	SteadyWindow time.Duration `yaml:"steady_window" help:"steady arrivals: the offered load (arrival rate × service time) is averaged over this window"`
+	SLOWait      time.Duration `yaml:"slo_wait" help:"steady arrivals: the queue wait the Erlang-C headroom is for"`
+	WaitEps      float64       `yaml:"wait_eps" help:"steady arrivals: share of requests allowed to wait longer than slo_wait (0..1)"`
+	// Backlog-aware load: see backlog.go.
+	BacklogDrain time.Duration `yaml:"backlog_drain" help:"steady arrivals: a queue that is not a burst (growing at steady, ready capacity) and that the ordered capacity drains within this long is a backlog: load = arrival rate × service_time plus service_time/backlog_drain of a slot per queued request (0: off, every queued request is a busy slot)"`
 }
 
 // Profile names.
@@ -163,9 +157,12 @@ func DefaultConfig() Config {
 			PeakWindow:      10 * time.Minute,
 			PeakWeight:      1,
 			BurstZ:          2,
-			DispersionLow:   8,
-			DispersionHigh:  20,
-			BacklogDrain:    5 * time.Minute,
+			BurstinessLow:   0.05,
+			BurstinessHigh:  0.3,
+			BacklogDrain:    45 * time.Second,
+			SteadyWindow:    5 * time.Minute,
+			SLOWait:         2 * time.Second,
+			WaitEps:         0.01,
 			DownWindow:      10 * time.Minute,
 			ServiceTime:     2 * time.Second,
 			SlotsPerReplica: 4,
@@ -329,8 +326,8 @@ func (c Config) Validate() error {
 	if p.BurstZ < 0 {
 		bad("predictive.burst_z", "%g is negative", p.BurstZ)
 	}
-	if p.DispersionLow < 0 || (p.DispersionLow > 0 && p.DispersionHigh <= p.DispersionLow) {
-		bad("predictive.dispersion_high", "%g must be above dispersion_low %g (and low not negative)", p.DispersionHigh, p.DispersionLow)
+	if p.BurstinessLow < 0 || (p.BurstinessLow > 0 && p.BurstinessHigh <= p.BurstinessLow) {
+		bad("predictive.burstiness_high", "%g must be above burstiness_low %g (and low not negative)", p.BurstinessHigh, p.BurstinessLow)
 	}
 	if !(p.PeakWeight >= 0 && p.PeakWeight <= 1) {
 		bad("predictive.peak_weight", "%g is not in [0, 1]", p.PeakWeight)
@@ -344,19 +341,10 @@ func (c Config) Validate() error {
 	if p.SlotsPerReplica <= 0 {
 		bad("predictive.slots_per_replica", "must be positive")
 	}
-	if p.SteadyWindow < 0 || p.SLOWait < 0 || p.BurstHalfLife < 0 || p.BurstHold < 0 || p.QueueDrain < 0 {
-		bad("predictive", "steady_window, slo_wait, burst_half_life, burst_hold and queue_drain must not be negative")
+	if p.SteadyWindow < 0 || p.SLOWait < 0 || p.BacklogDrain < 0 {
+		bad("predictive", "steady_window, slo_wait and backlog_drain must not be negative")
 	}
-	if p.BacklogDrain < 0 {
-		bad("predictive.backlog_drain", "must not be negative")
-	}
-	if p.LoadHold < 0 {
-		bad("predictive.load_hold", "%d is negative", p.LoadHold)
-	}
-	if !(p.LoadPeakWeight >= 0 && p.LoadPeakWeight <= 1) {
-		bad("predictive.load_peak_weight", "%g is not in [0, 1]", p.LoadPeakWeight)
-	}
-	if p.SteadyWindow > 0 && !(p.WaitEps > 0 && p.WaitEps < 1) {
+	if !(p.WaitEps > 0 && p.WaitEps < 1) {
 		bad("predictive.wait_eps", "%g is not in (0, 1)", p.WaitEps)
 	}
 	return errors.Join(errs...)

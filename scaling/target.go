@@ -72,12 +72,9 @@ func (p *PredictivePolicy) Name() string { return PolicyPredictive }
 
 // Lookback implements Policy.
 func (p *PredictivePolicy) Lookback() time.Duration {
-	if p.Cfg.SteadyWindow > 0 {
-		// The down window replays the sizing at each of its samples, each
-		// of which reads its own steady and peak windows.
-		return p.Cfg.DownWindow + max(p.Cfg.PeakWindow, p.Cfg.SteadyWindow, 5*time.Minute)
-	}
-	return max(p.Cfg.PeakWindow, p.Cfg.DownWindow, 5*time.Minute)
+	// The down window replays the steady sizing at each of its samples,
+	// each of which reads its own steady window.
+	return max(p.Cfg.PeakWindow, p.Cfg.DownWindow+p.Cfg.SteadyWindow, 5*time.Minute)
 }
 
 // Forecast is the policy's working, exposed for the decision log and tests.
@@ -90,20 +87,26 @@ type Forecast struct {
 	// capacity grew, when new slots fill at once and completions lag a
 	// service time behind. 0 when unknown.
 	MedianServiceS float64
-	// Dispersion is the index of dispersion (variance / mean) of the
-	// arrivals per observation interval over the peak window: about 1 for
-	// Poisson arrivals, far above for bursty ones; NaN when unknown (fewer
-	// than two observations in the window).
-	Dispersion float64
+	// Burstiness is the excess squared coefficient of variation of the
+	// arrival rate over the peak window: the Allan variance of the rates
+	// (half the mean squared difference of consecutive ones, so a steady
+	// trend does not count) less the Poisson noise of counting (mean rate /
+	// interval), over the mean rate squared. 0 for Poisson arrivals at a
+	// constant or slowly changing rate, whatever the rate; far above 0 for
+	// bursty ones. It does not change when the rate is scaled. NaN when
+	// unknown (fewer than three observations in the window).
+	Burstiness float64
+	// QueueFactor calibrates the steady sizing's M/M/c model (steady.go);
+	// 1 when unknown.
+	QueueFactor float64
 }
 
 func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
-	f := Forecast{ServiceS: p.Cfg.ServiceTime.Seconds(), SlotsPerReplica: float64(p.Cfg.SlotsPerReplica), Dispersion: math.NaN()}
-	last := s[len(s)-1]
-	if last.Replicas > 0 && last.Slots > 0 {
-		f.SlotsPerReplica = float64(last.Slots) / float64(last.Replicas)
+	f := Forecast{ServiceS: p.Cfg.ServiceTime.Seconds(), SlotsPerReplica: float64(p.Cfg.SlotsPerReplica), Burstiness: math.NaN(), QueueFactor: 1}
+	if o := s[len(s)-1]; o.Replicas > 0 && o.Slots > 0 {
+		f.SlotsPerReplica = float64(o.Slots) / float64(o.Replicas)
 	}
-	var busy, done, n, sum, sq, span float64
+	var busy, done, n, sum, sq, span, diff2, prevRate float64
 	var ratios []float64
 	init := false
 	var prev, first time.Time
@@ -121,6 +124,11 @@ func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
 			}
 			span = o.Time.Sub(first).Seconds()
 			f.Peak = max(f.Peak, o.ArrivalRate)
+			if n > 0 {
+				d := o.ArrivalRate - prevRate
+				diff2 += d * d
+			}
+			prevRate = o.ArrivalRate
 			n, sum, sq = n+1, sum+o.ArrivalRate, sq+o.ArrivalRate*o.ArrivalRate
 		}
 		if math.IsNaN(o.ArrivalRate) {
@@ -143,9 +151,10 @@ func (p *PredictivePolicy) forecast(s []Observation, now time.Time) Forecast {
 		f.Mean = sum / n
 		f.Std = math.Sqrt(max(0, sq/n-f.Mean*f.Mean))
 	}
-	if n > 1 && f.Mean > 0 && span > 0 {
-		// Counts per interval T are rate·T: Var(count)/E(count) = Var(rate)·T/mean.
-		f.Dispersion = f.Std * f.Std * (span / (n - 1)) / f.Mean
+	if n > 2 && f.Mean > 0 && span > 0 {
+		allan := diff2 / (2 * (n - 1))
+		poisson := f.Mean / (span / (n - 1)) // Var(count/T) = mean/T
+		f.Burstiness = max(0, allan-poisson) / (f.Mean * f.Mean)
 	}
 	if done > 0 && busy > 0 {
 		f.ServiceS = busy / done
@@ -167,22 +176,22 @@ func (p *PredictivePolicy) need(rate, load float64, f Forecast) int {
 
 // peakWeight is the share of the peak window's highest rate planned for:
 // PeakWeight, scaled by how bursty the arrivals are. Poisson-like arrivals
-// (dispersion near 1) get none: their peak is noise the mean + zσ covers;
-// bursty ones (dispersion far above 1) keep it all, since their bursts are
+// (burstiness near 0) get none: their peak is noise the mean + zσ covers;
+// bursty ones (burstiness far above 0) keep it all, since their bursts are
 // shorter than a cold start.
 func (p *PredictivePolicy) peakWeight(f Forecast) float64 {
-	lo, hi := p.Cfg.DispersionLow, p.Cfg.DispersionHigh
-	if lo <= 0 || math.IsNaN(f.Dispersion) {
+	lo, hi := p.Cfg.BurstinessLow, p.Cfg.BurstinessHigh
+	if lo <= 0 || math.IsNaN(f.Burstiness) {
 		return p.Cfg.PeakWeight
 	}
-	return p.Cfg.PeakWeight * min(1, max(0, (f.Dispersion-lo)/(hi-lo)))
+	return p.Cfg.PeakWeight * min(1, max(0, (f.Burstiness-lo)/(hi-lo)))
 }
 
-// bursty reports whether the burstiness gate (DispersionLow > 0) sees
+// bursty reports whether the burstiness gate (BurstinessLow > 0) sees
 // arrivals bursty enough for the full peak memory; then a queue always
 // counts in full, as the front of a burst that comes back (see backlog.go).
 func (p *PredictivePolicy) bursty(f Forecast) bool {
-	return p.Cfg.DispersionLow > 0 && f.Dispersion >= p.Cfg.DispersionHigh
+	return p.Cfg.BurstinessLow > 0 && f.Burstiness >= p.Cfg.BurstinessHigh
 }
 
 // Decide implements Policy.
@@ -193,11 +202,11 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 	}
 	s := series(obs, st, now, p.Lookback())
 	f := p.forecast(s, now)
-	if p.Cfg.SteadyWindow > 0 {
-		return p.decideBusy(obs, st, now, s, f)
-	}
 	w := p.peakWeight(f)
-	steady := p.Cfg.DispersionLow > 0 && w < 1
+	if p.Cfg.BurstinessLow > 0 && w == 0 {
+		return p.decideSteady(obs, st, now, s, f)
+	}
+	steady := p.Cfg.BurstinessLow > 0 && w < 1
 	if steady && f.MedianServiceS > 0 {
 		f.ServiceS = f.MedianServiceS
 	}

@@ -1,0 +1,214 @@
+package scaling
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Steady sizing, the predictive policy's path for arrivals the burstiness
+// gate calls steady (Poisson-like: their rate varies little beyond the
+// noise of counting).
+//
+// Such a load is best described by its offered load A = λ·S erlangs: the
+// arrival rate λ averaged over SteadyWindow times the service time S
+// measured over the same window (Little's law on the slots: Σ in flight /
+// Σ completed). The slots it needs follow from the M/M/c queue (Erlang C):
+// the fewest c with which at most WaitEps of requests wait longer than
+// SLOWait. That headroom covers the Poisson noise of the arrivals, which a
+// plan for the highest 15 s rate (or mean + 2σ of 15 s rates) pays for
+// twice; LLM service times vary less than the exponential's (squared
+// coefficient of variation 0.5 on the conversation trace), so the model errs
+// on the safe side.
+//
+// Scale-in goes to the highest steady sizing of the down window: the
+// sizing is already smoothed over SteadyWindow, so this is hysteresis, not
+// a second peak memory.
+
+// SteadySizing is the working of one steady sizing, for the decision log
+// and tests.
+type SteadySizing struct {
+	Rate     float64 // mean arrival rate over the window, per second
+	ServiceS float64 // measured service time over the window
+	Offered  float64 // Rate × ServiceS, erlangs
+	Slots    int     // Erlang-C slots for the SLO
+	Replicas int
+	// QueueFactor is the measured queue over the M/M/c prediction (see
+	// queueFactor); it stretches the wait tail, so it is 1 for an M/M/c
+	// load, below 1 for service times less variable than exponential.
+	QueueFactor float64
+}
+
+// steadyAt sizes for the window of s ending at s[j].
+func (p *PredictivePolicy) steadyAt(s []Observation, j int, f Forecast) SteadySizing {
+	z := SteadySizing{ServiceS: f.ServiceS, QueueFactor: f.QueueFactor}
+	t := s[j].Time
+	var rate, n, busy, done float64
+	for i := j; i >= 0 && t.Sub(s[i].Time) < p.Cfg.SteadyWindow; i-- {
+		o := s[i]
+		if !math.IsNaN(o.ArrivalRate) {
+			rate, n = rate+o.ArrivalRate, n+1
+		}
+		if !math.IsNaN(o.InFlight) && !math.IsNaN(o.DoneRate) && !filledFromQueue(s, i) {
+			busy, done = busy+o.InFlight, done+o.DoneRate
+		}
+	}
+	if n == 0 {
+		return z
+	}
+	z.Rate = rate / n
+	if busy > 0 && done > 0 {
+		z.ServiceS = busy / done // Little's law on the slots
+	}
+	z.Offered = z.Rate * z.ServiceS
+	limit := p.Limits.Max*int(math.Ceil(f.SlotsPerReplica)) + 1
+	if p.Limits.Max <= 0 {
+		limit = 4*int(math.Ceil(z.Offered)) + 64
+	}
+	if z.Offered > 0 {
+		z.Slots = SlotsFor(z.Offered, z.ServiceS*f.QueueFactor, p.Cfg.SLOWait.Seconds(), p.Cfg.WaitEps, limit)
+	}
+	z.Replicas = int(math.Ceil(float64(z.Slots)/f.SlotsPerReplica - 1e-9))
+	return z
+}
+
+// queuePrior is the weight, in queued requests, of the M/M/c prior in
+// queueFactor: with fewer observed or predicted, the factor stays near 1.
+const queuePrior = 10
+
+// queueFactor calibrates the M/M/c model on this load: the queue observed
+// over s against the mean queue M/M/c predicts for each sample's ready
+// slots and offered load (Erlang C · a / (c − a)). Point samples of the
+// queue see its time average (PASTA), so the ratio of sums estimates how
+// much longer (or shorter) waits are than the model's: more variable
+// service times or correlated arrivals give more than 1, the conversation
+// trace's service times (squared coefficient of variation 0.5) less. The
+// ratio is shrunk towards 1 by queuePrior and clamped to [0.5, 4].
+// Samples with capacity below the load (a backlog) or slots just filled
+// from a queue say nothing about the stationary queue and are skipped.
+func (p *PredictivePolicy) queueFactor(s []Observation, f Forecast) float64 {
+	var seen, want float64
+	g := f
+	g.QueueFactor = 1
+	for i, o := range s {
+		if o.Slots <= 0 || o.Missing > 0 || math.IsNaN(o.QueueDepth) || filledFromQueue(s, i) {
+			continue
+		}
+		a := p.steadyAt(s, i, g).Offered
+		c := float64(o.Slots)
+		if a <= 0 || a >= c {
+			continue
+		}
+		seen += o.QueueDepth
+		want += ErlangC(o.Slots, a) * a / (c - a)
+	}
+	return min(4, max(0.5, (seen+queuePrior)/(want+queuePrior)))
+}
+
+// filledFromQueue reports whether s[i] or the sample before it saw new
+// slots filled from a queue: they all start at once and their completions
+// lag a service time behind, so such samples overstate in flight / done.
+func filledFromQueue(s []Observation, i int) bool {
+	for k := i; k >= max(1, i-1); k-- {
+		if s[k].Slots > s[k-1].Slots && s[k-1].QueueDepth > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// steadyDown is the replica count scale-in may go to under steady
+// arrivals: the steady sizing of the offered load averaged over the whole
+// down window, or cur when data in it is missing.
+func (p *PredictivePolicy) steadyDown(s []Observation, cur int, now time.Time, f Forecast) int {
+	var win []Observation
+	for _, o := range s {
+		if now.Sub(o.Time) > p.Cfg.DownWindow {
+			continue
+		}
+		if o.Missing > 0 || math.IsNaN(o.Load()) {
+			return cur
+		}
+		win = append(win, o)
+	}
+	if len(win) == 0 {
+		return cur
+	}
+	q := *p
+	q.Cfg.SteadyWindow = p.Cfg.DownWindow
+	return q.steadyAt(win, len(win)-1, f).Replicas
+}
+
+// steadyUp is the steady sizing for scale-out: Erlang C on the offered load
+// of the steady window, or of the last minute when its arrivals exceed the
+// window's rate by more than three standard deviations of Poisson counting
+// (a real shift, not noise); plus the slots that drain the queue within
+// BacklogDrain. A queue the headroom absorbs adds nothing: under Poisson
+// arrivals short queues are expected, and sizing on each would order a
+// replica for every fluctuation.
+func (p *PredictivePolicy) steadyUp(s []Observation, cur int, f Forecast) (SteadySizing, float64, int) {
+	last := len(s) - 1
+	z := p.steadyAt(s, last, f)
+	q := *p
+	q.Cfg.SteadyWindow = time.Minute
+	short := q.steadyAt(s, last, f)
+	if n := float64(min(len(s), 4)); short.Rate > z.Rate && z.Rate > 0 {
+		// Arrivals in the last minute against the window's rate.
+		span := 60.0
+		if last > 0 {
+			span = s[last].Time.Sub(s[last-int(n)+1].Time).Seconds() + p.Interval.Seconds()
+		}
+		want := z.Rate * span
+		if (short.Rate*span-want)/math.Sqrt(want) > 3 {
+			z = short
+		}
+	}
+	queue := 0.0
+	o := s[last]
+	breach := o.QueueDepth > 0 && o.Slots > 0 && o.QueueDepth*z.ServiceS/float64(o.Slots) > p.Cfg.SLOWait.Seconds()
+	if breach && p.Cfg.BacklogDrain > 0 {
+		// The queue breaks the wait SLO now: a backlog (a start under load, a
+		// shift the window has not caught up with). Size for the flow of
+		// the last minute, if higher, and drain the backlog.
+		if short.Rate > z.Rate {
+			z.Rate = short.Rate
+			z.Offered = z.Rate * z.ServiceS
+		}
+		// The backlog's work (queue × service time) must be done, beyond
+		// the flow, by the ready slots over the next cold start plus
+		// BacklogDrain and by the slots ordered (current and Erlang
+		// sizing) over BacklogDrain once they are ready; replicas ordered
+		// now do the rest within BacklogDrain. A start-up backlog must not
+		// order replicas that sit idle through the scale-down delay once
+		// the capacity already ordered has drained it.
+		drain := p.Cfg.BacklogDrain.Seconds()
+		ordered := float64(max(cur, z.Replicas)) * f.SlotsPerReplica
+		ready := float64(o.Slots)
+		spare := (ready-z.Offered)*(p.Cfg.ColdStart.Seconds()+drain) + max(0, ordered-ready)*drain
+		queue = max(0, o.QueueDepth*z.ServiceS-spare) / drain
+	}
+	want := z.Replicas
+	if queue > 0 {
+		want = max(cur, z.Replicas) + int(math.Ceil(queue/f.SlotsPerReplica-1e-9))
+	}
+	return z, queue, want
+}
+
+func (p *PredictivePolicy) decideSteady(obs Observation, st State, now time.Time, s []Observation, f Forecast) Decision {
+	cur := st.Current
+	f.QueueFactor = p.queueFactor(s, f)
+	z, queue, want := p.steadyUp(s, cur, f)
+	rule := fmt.Sprintf("steady arrivals (burstiness %.3f): %.2f/s × %.2fs = %.1f erlangs -> %d slots (Erlang C, P(wait > %s) ≤ %g, queue factor %.2f), queue %.0f drains in %s with %.1f slots -> %d",
+		f.Burstiness, z.Rate, z.ServiceS, z.Offered, z.Slots, p.Cfg.SLOWait, p.Cfg.WaitEps, f.QueueFactor, obs.QueueDepth, p.Cfg.BacklogDrain, queue, want)
+	if want > cur {
+		return p.Limits.Finish(cur, want, "predictive", rule, st, now)
+	}
+	if obs.Missing > 0 {
+		return p.Limits.Finish(cur, cur, "", "", st, now).withNote(fmt.Sprintf("%d replicas missing: no scale-down", obs.Missing))
+	}
+	down := max(want, p.steadyDown(s, cur, now, f))
+	if down >= cur {
+		return p.Limits.Finish(cur, cur, "", "", st, now).withNote(rule)
+	}
+	return p.Limits.Finish(cur, down, "predictive", rule, st, now)
+}
