@@ -82,6 +82,7 @@ func TestBacklogDecide(t *testing.T) {
 	p := backlogPolicy()
 	p.Cfg.PeakWindow = 0
 	p.Cfg.BurstZ = 0
+	p.Cfg.BurstinessLow = 0 // the rate path, where backlog.go classifies queues
 	d := p.Decide(obs, st, obs.Time)
 	require.Equal(t, 12, d.Desired, "%+v", d)
 	p.Cfg.BacklogDrain = 0 // off: 216 busy slots -> 54 replicas, step 10

@@ -159,7 +159,7 @@ func DefaultConfig() Config {
 			BurstZ:          2,
 			BurstinessLow:   0.05,
 			BurstinessHigh:  0.3,
-			BacklogDrain:    45 * time.Second,
+			BacklogDrain:    30 * time.Second,
 			SteadyWindow:    5 * time.Minute,
 			SLOWait:         2 * time.Second,
 			WaitEps:         0.01,

@@ -72,6 +72,16 @@ func (p *PredictivePolicy) steadyAt(s []Observation, j int, f Forecast) SteadySi
 	return z
 }
 
+// maxQueueFactor bounds queueFactor; backlogTail is the probability below
+// which a queue is too long for M/M/c even stretched by maxQueueFactor
+// (P(queue ≥ n) = Erlang C · ρⁿ): a backlog left by a start under load or a
+// shift, which would otherwise hold the factor at its bound for the whole
+// lookback.
+const (
+	maxQueueFactor = 4
+	backlogTail    = 1e-3
+)
+
 // queuePrior is the weight, in queued requests, of the M/M/c prior in
 // queueFactor: with fewer observed or predicted, the factor stays near 1.
 const queuePrior = 10
@@ -83,9 +93,10 @@ const queuePrior = 10
 // much longer (or shorter) waits are than the model's: more variable
 // service times or correlated arrivals give more than 1, the conversation
 // trace's service times (squared coefficient of variation 0.5) less. The
-// ratio is shrunk towards 1 by queuePrior and clamped to [0.5, 4].
-// Samples with capacity below the load (a backlog) or slots just filled
-// from a queue say nothing about the stationary queue and are skipped.
+// ratio is shrunk towards 1 by queuePrior and clamped to [0.5,
+// maxQueueFactor]. Samples with capacity below the load, a backlog queue
+// (see backlogTail) or slots just filled from a queue say nothing about
+// the stationary queue and are skipped.
 func (p *PredictivePolicy) queueFactor(s []Observation, f Forecast) float64 {
 	var seen, want float64
 	g := f
@@ -99,10 +110,14 @@ func (p *PredictivePolicy) queueFactor(s []Observation, f Forecast) float64 {
 		if a <= 0 || a >= c {
 			continue
 		}
+		pw := ErlangC(o.Slots, a)
+		if pw*math.Pow(a/c, o.QueueDepth/maxQueueFactor) < backlogTail {
+			continue // a backlog, not the stationary queue
+		}
 		seen += o.QueueDepth
-		want += ErlangC(o.Slots, a) * a / (c - a)
+		want += pw * a / (c - a)
 	}
-	return min(4, max(0.5, (seen+queuePrior)/(want+queuePrior)))
+	return min(maxQueueFactor, max(0.5, (seen+queuePrior)/(want+queuePrior)))
 }
 
 // filledFromQueue reports whether s[i] or the sample before it saw new

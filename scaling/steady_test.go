@@ -69,7 +69,10 @@ func TestQueueFactor(t *testing.T) {
 		{"no queue: shorter waits than M/M/c", 0, 0.5, 0.99},
 		{"as predicted", pred, 1 - 1e-9, 1 + 1e-9},
 		{"twice the prediction", 2 * pred, 1.8, 2},
-		{"far above: clamped", 100 * pred, 4, 4},
+		{"far above: clamped", 6 * pred, 4, 4},
+		// Far beyond any M/M/c tail, even stretched fourfold: a backlog
+		// left by a start or a shift, skipped.
+		{"backlog", 100 * pred, 1 - 1e-9, 1 + 1e-9},
 	} {
 		s := append([]Observation(nil), base...)
 		for i := range s {
@@ -152,4 +155,19 @@ func TestSteadyScaleIn(t *testing.T) {
 	s[50].Missing = 0
 	s[59].InFlight = math.NaN()
 	require.Equal(t, 16, decideOn(p, s, 16).Desired, "unknown load: hold")
+}
+
+// A start under load: two observations cannot tell bursts from noise, so
+// the steady sizing decides on the measured flow and the queue.
+func TestSteadyStart(t *testing.T) {
+	p := steadyPolicy()
+	s := steadySeries(2, 2, 6, 5, 0) // 30 erlangs on 8 slots
+	for i := range s {
+		s[i].InFlight, s[i].DoneRate = 8, 8.0/5
+		s[i].QueueDepth = float64(50 * (i + 1))
+	}
+	d := decideOn(p, s, 2)
+	require.Contains(t, d.Rule, "steady arrivals (burstiness NaN)")
+	require.Contains(t, d.Rule, "30.0 erlangs")
+	require.Equal(t, 12, d.Desired, "at least the flow's 10 replicas, step-limited to +10: %+v", d)
 }

@@ -203,7 +203,11 @@ func (p *PredictivePolicy) Decide(obs Observation, st State, now time.Time) Deci
 	s := series(obs, st, now, p.Lookback())
 	f := p.forecast(s, now)
 	w := p.peakWeight(f)
-	if p.Cfg.BurstinessLow > 0 && w == 0 {
+	// Steady arrivals get the steady sizing; so does a start, until three
+	// observations can tell noise from bursts: it sizes for the flow it
+	// measures and drains a queue that breaks the SLO, where the bursty
+	// path would plan on one sample and the configured service time.
+	if p.Cfg.BurstinessLow > 0 && (w == 0 || math.IsNaN(f.Burstiness)) {
 		return p.decideSteady(obs, st, now, s, f)
 	}
 	steady := p.Cfg.BurstinessLow > 0 && w < 1
