@@ -88,8 +88,8 @@ type Predictive struct {
 	SteadyWindow time.Duration `yaml:"steady_window" help:"steady arrivals: the offered load (arrival rate × service time) is averaged over this window"`
 	SLOWait      time.Duration `yaml:"slo_wait" help:"steady arrivals: the queue wait the Erlang-C headroom is for"`
 	WaitEps      float64       `yaml:"wait_eps" help:"steady arrivals: share of requests allowed to wait longer than slo_wait (0..1)"`
-	// Backlog-aware load: see backlog.go.
-	BacklogDrain time.Duration `yaml:"backlog_drain" help:"steady arrivals: a queue that is not a burst (growing at steady, ready capacity) and that the ordered capacity drains within this long is a backlog: load = arrival rate × service_time plus service_time/backlog_drain of a slot per queued request (0: off, every queued request is a busy slot)"`
+	// Backlog handling: steady.go (steady arrivals), backlog.go (in between).
+	BacklogDrain time.Duration `yaml:"backlog_drain" help:"a queue that breaks the wait SLO is drained within this long: under steady arrivals, replicas are added for what the capacity already ordered cannot drain (after its cold start) in this long; between the burstiness thresholds a queue that is not a burst and that the ordered capacity drains in this long counts as service_time/backlog_drain of a slot per request (0: off, every queued request is a busy slot)"`
 }
 
 // Profile names.
