@@ -17,13 +17,15 @@ import (
 // the fewest c with which at most WaitEps of requests wait longer than
 // SLOWait. That headroom covers the Poisson noise of the arrivals, which a
 // plan for the highest 15 s rate (or mean + 2σ of 15 s rates) pays for
-// twice; LLM service times vary less than the exponential's (squared
-// coefficient of variation 0.5 on the conversation trace), so the model errs
-// on the safe side.
+// twice. Real loads queue more or less than M/M/c (service times less
+// variable than the exponential's, requests that come in pairs), so the
+// wait tail is calibrated by the queue observed against the queue the
+// model predicts (queueFactor).
 //
-// Scale-in goes to the highest steady sizing of the down window: the
-// sizing is already smoothed over SteadyWindow, so this is hysteresis, not
-// a second peak memory.
+// Scale-out follows the sizing, a shift of the last minute, and a backlog
+// that breaks the wait SLO (steadyUp). Scale-in goes to the sizing of the
+// down window's mean load (steadyDown): hysteresis on a smoothed signal,
+// not a peak memory.
 
 // SteadySizing is the working of one steady sizing, for the decision log
 // and tests.
@@ -33,6 +35,7 @@ type SteadySizing struct {
 	Offered  float64 // Rate × ServiceS, erlangs
 	Slots    int     // Erlang-C slots for the SLO
 	Replicas int
+	Samples  int // arrival rates averaged
 	// QueueFactor is the measured queue over the M/M/c prediction (see
 	// queueFactor); it stretches the wait tail, so it is 1 for an M/M/c
 	// load, below 1 for service times less variable than exponential.
@@ -56,7 +59,7 @@ func (p *PredictivePolicy) steadyAt(s []Observation, j int, f Forecast) SteadySi
 	if n == 0 {
 		return z
 	}
-	z.Rate = rate / n
+	z.Rate, z.Samples = rate/n, int(n)
 	if busy > 0 && done > 0 {
 		z.ServiceS = busy / done // Little's law on the slots
 	}
@@ -167,12 +170,14 @@ func (p *PredictivePolicy) steadyUp(s []Observation, cur int, f Forecast) (Stead
 	q := *p
 	q.Cfg.SteadyWindow = time.Minute
 	short := q.steadyAt(s, last, f)
-	if n := float64(min(len(s), 4)); short.Rate > z.Rate && z.Rate > 0 {
-		// Arrivals in the last minute against the window's rate.
-		span := 60.0
-		if last > 0 {
-			span = s[last].Time.Sub(s[last-int(n)+1].Time).Seconds() + p.Interval.Seconds()
+	if short.Rate > z.Rate && z.Rate > 0 {
+		// Arrivals in the last minute (each rate covers one interval)
+		// against the window's rate.
+		iv := p.Interval.Seconds()
+		if iv <= 0 {
+			iv = 15
 		}
+		span := float64(short.Samples) * iv
 		want := z.Rate * span
 		if (short.Rate*span-want)/math.Sqrt(want) > 3 {
 			z = short

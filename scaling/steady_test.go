@@ -171,3 +171,25 @@ func TestSteadyStart(t *testing.T) {
 	require.Contains(t, d.Rule, "30.0 erlangs")
 	require.Equal(t, 12, d.Desired, "at least the flow's 10 replicas, step-limited to +10: %+v", d)
 }
+
+// The shift test counts the arrivals of the last minute whatever the
+// interval: at 5 s, twelve rates make the minute.
+func TestSteadyShiftInterval(t *testing.T) {
+	p := steadyPolicy()
+	p.Interval = 5 * time.Second
+	f := Forecast{ServiceS: 5, SlotsPerReplica: 4, QueueFactor: 1}
+	s := steadySeries(60, 10, 5, 5, 0)
+	for i := range s {
+		s[i].Time = t0.Add(time.Duration(i) * 5 * time.Second)
+	}
+	for i := 48; i < 60; i++ {
+		s[i].ArrivalRate = 5.6 // 336 in a minute against the window's 5.12/s, 307: 1.6σ, noise
+	}
+	z, _, _ := p.steadyUp(s, 10, f)
+	require.Less(t, z.Rate, 5.6)
+	for i := 48; i < 60; i++ {
+		s[i].ArrivalRate = 6.5 // 390 against the window's 5.3/s, 318: 4σ, a shift
+	}
+	z, _, _ = p.steadyUp(s, 10, f)
+	require.Equal(t, 6.5, z.Rate)
+}
