@@ -193,3 +193,31 @@ func TestSteadyShiftInterval(t *testing.T) {
 	z, _, _ = p.steadyUp(s, 10, f)
 	require.Equal(t, 6.5, z.Rate)
 }
+
+// BenchmarkPredictiveDecide is one decision over a full lookback (15 min
+// of 15 s observations), steady (Erlang C, queue calibration) and bursty.
+func BenchmarkPredictiveDecide(b *testing.B) {
+	p := steadyPolicy()
+	steady := steadySeries(61, 12, 6, 6, 1)
+	bursty := steadySeries(61, 12, 6, 6, 0)
+	for i := range bursty {
+		if i%8 != 0 {
+			bursty[i].ArrivalRate = 0.5
+		} else {
+			bursty[i].ArrivalRate, bursty[i].QueueDepth = 30, 40
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		s    []Observation
+	}{{"steady", steady}, {"bursty", bursty}} {
+		b.Run(bc.name, func(b *testing.B) {
+			st := State{Current: 12, History: bc.s[:len(bc.s)-1], StaleAfter: time.Minute}
+			obs, now := bc.s[len(bc.s)-1], bc.s[len(bc.s)-1].Time
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Decide(obs, st, now)
+			}
+		})
+	}
+}
