@@ -42,12 +42,13 @@ type SteadySizing struct {
 	QueueFactor float64
 }
 
-// steadyAt sizes for the window of s ending at s[j].
-func (p *PredictivePolicy) steadyAt(s []Observation, j int, f Forecast) SteadySizing {
+// steadyAt sizes for the window (SteadyWindow, or the last minute, or the
+// down window) of s ending at s[j].
+func (p *PredictivePolicy) steadyAt(s []Observation, j int, window time.Duration, f Forecast) SteadySizing {
 	z := SteadySizing{ServiceS: f.ServiceS, QueueFactor: f.QueueFactor}
 	t := s[j].Time
 	var rate, n, busy, done float64
-	for i := j; i >= 0 && t.Sub(s[i].Time) < p.Cfg.SteadyWindow; i-- {
+	for i := j; i >= 0 && t.Sub(s[i].Time) < window; i-- {
 		o := s[i]
 		if !math.IsNaN(o.ArrivalRate) {
 			rate, n = rate+o.ArrivalRate, n+1
@@ -108,7 +109,7 @@ func (p *PredictivePolicy) queueFactor(s []Observation, f Forecast) float64 {
 		if o.Slots <= 0 || o.Missing > 0 || math.IsNaN(o.QueueDepth) || filledFromQueue(s, i) {
 			continue
 		}
-		a := p.steadyAt(s, i, g).Offered
+		a := p.steadyAt(s, i, p.Cfg.SteadyWindow, g).Offered
 		c := float64(o.Slots)
 		if a <= 0 || a >= c {
 			continue
@@ -152,9 +153,7 @@ func (p *PredictivePolicy) steadyDown(s []Observation, cur int, now time.Time, f
 	if len(win) == 0 {
 		return cur
 	}
-	q := *p
-	q.Cfg.SteadyWindow = p.Cfg.DownWindow
-	return q.steadyAt(win, len(win)-1, f).Replicas
+	return p.steadyAt(win, len(win)-1, p.Cfg.DownWindow, f).Replicas
 }
 
 // steadyUp is the steady sizing for scale-out: Erlang C on the offered load
@@ -166,10 +165,8 @@ func (p *PredictivePolicy) steadyDown(s []Observation, cur int, now time.Time, f
 // replica for every fluctuation.
 func (p *PredictivePolicy) steadyUp(s []Observation, cur int, f Forecast) (SteadySizing, float64, int) {
 	last := len(s) - 1
-	z := p.steadyAt(s, last, f)
-	q := *p
-	q.Cfg.SteadyWindow = time.Minute
-	short := q.steadyAt(s, last, f)
+	z := p.steadyAt(s, last, p.Cfg.SteadyWindow, f)
+	short := p.steadyAt(s, last, time.Minute, f)
 	if short.Rate > z.Rate && z.Rate > 0 {
 		// Arrivals in the last minute (each rate covers one interval)
 		// against the window's rate.
