@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aurax/aurax/internal/ctxtime"
 )
 
 // ErrNotLeader is returned by SetManual on a replica that is not the leader.
@@ -241,12 +243,8 @@ func (c *Controller) apply(ctx context.Context, cur, n int) error {
 	var err error
 	for attempt := 1; attempt <= c.cfg.RetryAttempts; attempt++ {
 		if attempt > 1 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("set replicas %d: %w (last: %v)", n, ctx.Err(), err)
-			case <-t.C:
+			if cerr := ctxtime.Sleep(ctx, backoff); cerr != nil {
+				return fmt.Errorf("set replicas %d: %w (last: %v)", n, cerr, err)
 			}
 			backoff *= 2
 			if got, rerr := c.prov.Replicas(ctx); rerr == nil && got == n {

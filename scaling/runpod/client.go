@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aurax/aurax/internal/ctxtime"
 )
 
 // maxBody bounds every answer read from RunPod.
@@ -61,18 +63,7 @@ func newClient(cfg Config, hc *http.Client, logger *slog.Logger) (*client, error
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	cfg.QueueURL = strings.TrimRight(cfg.QueueURL, "/")
-	return &client{cfg: cfg, key: cfg.APIKey, http: hc, logger: logger, sleep: sleepCtx}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &client{cfg: cfg, key: cfg.APIKey, http: hc, logger: logger, sleep: ctxtime.Sleep}, nil
 }
 
 // do sends method to base+path with body (nil: none) and returns the answer

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aurax/aurax/internal/ctxtime"
 )
 
 // Config is the worker's side of RunPod's protocol, from the environment
@@ -153,7 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				backoff = min(2*backoff, w.cfg.MaxBackoff)
 			}
 			w.logger.Warn("job take failed", "err", err, "retry_in", wait)
-			_ = sleep(ctx, min(wait, w.cfg.MaxBackoff)) // a cancel is seen by the select above
+			_ = ctxtime.Sleep(ctx, min(wait, w.cfg.MaxBackoff)) // a cancel is seen by the select above
 			continue
 		}
 		backoff = w.cfg.Backoff
@@ -175,22 +177,11 @@ func (w *Worker) waitReady(ctx context.Context) error {
 		if !logged {
 			w.logger.Info("waiting for the model to be ready before taking jobs")
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (w *Worker) setActive(id string, on bool) {
@@ -381,7 +372,7 @@ func (w *Worker) post(ctx context.Context, tmpl, jobID string, stream bool, body
 		if wait <= 0 {
 			wait, backoff = backoff, min(2*backoff, w.cfg.MaxBackoff)
 		}
-		if sleep(ctx, min(wait, w.cfg.MaxBackoff)) != nil {
+		if ctxtime.Sleep(ctx, min(wait, w.cfg.MaxBackoff)) != nil {
 			return err
 		}
 	}
