@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/scaling/compose"
@@ -55,15 +56,20 @@ type Auth struct {
 	MetricsKey  string   `yaml:"metrics_key" env:"AURAX_METRICS_KEY" help:"key for /metrics (empty: public)"`
 }
 
-// Ollama is the upstream.
+// Ollama is the pool of engines (Ollama servers) requests are routed to.
 type Ollama struct {
-	URL            string        `yaml:"url" help:"base URL of Ollama"`
-	ConnectTimeout time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
-	HeaderTimeout  time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
-	RequestTimeout time.Duration `yaml:"request_timeout" help:"longest whole request to Ollama"`
-	HealthInterval time.Duration `yaml:"health_interval" help:"how often readiness re-checks Ollama"`
-	PullMissing    bool          `yaml:"pull_missing" help:"pull configured models Ollama lacks on start (/api/pull); not ready until they are there"`
-	Parallel       int           `yaml:"parallel" env:"OLLAMA_NUM_PARALLEL" help:"Ollama's parallel requests per model (sizes queue.max_inflight)"`
+	URL              string        `yaml:"url" help:"engine base URLs, comma-separated; one may end #parallel=N (its own slots)"`
+	Discover         []string      `yaml:"discover" help:"more engines: dns:HOST:PORT (every A/AAAA record) or docker:LABEL=VALUE (running containers), comma-separated"`
+	DiscoverInterval time.Duration `yaml:"discover_interval" help:"how often dns: discovery resolves again"`
+	ConnectTimeout   time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
+	HeaderTimeout    time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
+	RequestTimeout   time.Duration `yaml:"request_timeout" help:"longest whole request to Ollama"`
+	HealthInterval   time.Duration `yaml:"health_interval" help:"how often readiness re-checks the vector store and logs changes"`
+	PSInterval       time.Duration `yaml:"ps_interval" help:"how often each engine's loaded models (/api/ps) and liveness are checked"`
+	TagsInterval     time.Duration `yaml:"tags_interval" help:"how often each engine's models (/api/tags) are listed"`
+	LoadEstimate     time.Duration `yaml:"load_estimate" help:"model load time assumed until one is measured (routing waits for a loaded engine when sooner)"`
+	PullMissing      bool          `yaml:"pull_missing" help:"pull configured models an engine lacks (/api/pull); it is not ready until it has them"`
+	Parallel         int           `yaml:"parallel" env:"OLLAMA_NUM_PARALLEL" help:"slots per engine: Ollama's parallel requests (OLLAMA_NUM_PARALLEL)"`
 }
 
 // Models names the defaults and aliases.
@@ -75,7 +81,7 @@ type Models struct {
 
 // Queue is the admission queue in front of inference.
 type Queue struct {
-	MaxInFlight int           `yaml:"max_inflight" help:"concurrent inference requests (0: ollama.parallel)"`
+	MaxInFlight int           `yaml:"max_inflight" help:"most inference requests in flight over all engines (0: the engines' slots)"`
 	MaxWaiting  int           `yaml:"max_waiting" help:"requests allowed to wait for a slot (429 beyond)"`
 	MaxWait     time.Duration `yaml:"max_wait" help:"longest wait for a slot (429 after)"`
 }
@@ -100,12 +106,16 @@ func Default() Config {
 			LogFormat:    "text",
 		},
 		Ollama: Ollama{
-			URL:            "http://127.0.0.1:11434",
-			ConnectTimeout: 5 * time.Second,
-			HeaderTimeout:  5 * time.Minute,
-			RequestTimeout: 10 * time.Minute,
-			HealthInterval: 5 * time.Second,
-			Parallel:       1,
+			URL:              "http://127.0.0.1:11434",
+			DiscoverInterval: 5 * time.Second,
+			ConnectTimeout:   5 * time.Second,
+			HeaderTimeout:    5 * time.Minute,
+			RequestTimeout:   10 * time.Minute,
+			HealthInterval:   5 * time.Second,
+			PSInterval:       3 * time.Second,
+			TagsInterval:     30 * time.Second,
+			LoadEstimate:     5 * time.Second,
+			Parallel:         1,
 		},
 		Models: Models{
 			Default:   "qwen3:8b",
@@ -203,8 +213,23 @@ func (c Config) Validate() error {
 	default:
 		bad("server.log_format", "%q is not text or json", c.Server.LogFormat)
 	}
-	if u, err := url.Parse(c.Ollama.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("ollama.url", "%q is not an http(s) URL", c.Ollama.URL)
+	targets, err := pool.ParseTargets(c.Ollama.URL)
+	if err != nil {
+		bad("ollama.url", "%v", err)
+	}
+	for _, d := range c.Ollama.Discover {
+		if _, _, _, _, err := pool.ParseDiscover(d); err != nil {
+			bad("ollama.discover", "%v", err)
+		}
+	}
+	if err == nil && len(targets) == 0 && len(c.Ollama.Discover) == 0 {
+		bad("ollama.url", "no engine: set one or more URLs, or ollama.discover")
+	}
+	if c.Ollama.DiscoverInterval < 100*time.Millisecond {
+		bad("ollama.discover_interval", "must be at least 100ms")
+	}
+	if c.Ollama.PSInterval < 100*time.Millisecond || c.Ollama.TagsInterval < 100*time.Millisecond {
+		bad("ollama.ps_interval", "ps_interval and tags_interval must be at least 100ms")
 	}
 	if c.Ollama.Parallel < 1 {
 		bad("ollama.parallel", "must be at least 1")
@@ -251,10 +276,68 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Slots is the number of concurrent inference requests this replica admits.
+// Slots is the number of requests one engine takes at once, capped by
+// queue.max_inflight: what a lone worker (RunPod) runs concurrently.
 func (c Config) Slots() int {
-	if c.Queue.MaxInFlight > 0 {
+	if c.Queue.MaxInFlight > 0 && c.Queue.MaxInFlight < c.Ollama.Parallel {
 		return c.Queue.MaxInFlight
 	}
 	return c.Ollama.Parallel
+}
+
+// resolve maps a model name through the aliases.
+func (c Config) resolve(name string) string {
+	if t, ok := c.Models.Aliases[name]; ok {
+		return t
+	}
+	return name
+}
+
+// PoolOptions are the engine pool's options from the ollama, queue and
+// models settings: the static engines, DNS discovery, slots, the queue's
+// bounds and the models every engine must have. Docker discovery needs a
+// client, so the caller adds it (DockerDiscover lists its labels).
+func (c Config) PoolOptions() (pool.Options, error) {
+	targets, err := pool.ParseTargets(c.Ollama.URL)
+	if err != nil {
+		return pool.Options{}, fmt.Errorf("ollama.url: %w", err)
+	}
+	o := pool.Options{
+		Targets:      targets,
+		Ollama:       models.OllamaOptions{ConnectTimeout: c.Ollama.ConnectTimeout, HeaderTimeout: c.Ollama.HeaderTimeout},
+		Parallel:     c.Ollama.Parallel,
+		MaxInFlight:  c.Queue.MaxInFlight,
+		MaxWaiting:   c.Queue.MaxWaiting,
+		MaxWait:      c.Queue.MaxWait,
+		PSInterval:   c.Ollama.PSInterval,
+		TagsInterval: c.Ollama.TagsInterval,
+		LoadEstimate: c.Ollama.LoadEstimate,
+		PullMissing:  c.Ollama.PullMissing,
+		Require:      []string{c.resolve(c.Models.Default)},
+	}
+	if c.Models.Embedding != "" {
+		o.Require = append(o.Require, c.resolve(c.Models.Embedding))
+	}
+	for _, d := range c.Ollama.Discover {
+		kind, host, port, _, err := pool.ParseDiscover(d)
+		if err != nil {
+			return o, fmt.Errorf("ollama.discover: %w", err)
+		}
+		if kind == "dns" {
+			o.Discoverers = append(o.Discoverers, &pool.DNS{Host: host, Port: port, Parallel: c.Ollama.Parallel, Interval: c.Ollama.DiscoverInterval})
+		}
+	}
+	return o, nil
+}
+
+// DockerDiscover are the LABEL=VALUE selectors of the docker: entries of
+// ollama.discover.
+func (c Config) DockerDiscover() []string {
+	var out []string
+	for _, d := range c.Ollama.Discover {
+		if kind, _, _, label, err := pool.ParseDiscover(d); err == nil && kind == "docker" {
+			out = append(out, label)
+		}
+	}
+	return out
 }

@@ -22,6 +22,43 @@ func TestDefaultsAreValid(t *testing.T) {
 	require.Equal(t, cfg.Models.Default, cfg.Models.Aliases[SeedAlias], "the seed's qwen3:coder names the default model")
 }
 
+// TestEngineURLs: ollama.url is a list of engines, each with an optional
+// #parallel=N; the pool's options follow, and a bad entry names itself.
+func TestEngineURLs(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{
+		"AURAX_OLLAMA_URL":      "http://gpu0:11434, http://gpu1:11434#parallel=8,http://gpu2",
+		"OLLAMA_NUM_PARALLEL":   "2",
+		"AURAX_OLLAMA_DISCOVER": "dns:ollama:11434",
+	}))
+	require.NoError(t, err)
+	po, err := cfg.PoolOptions()
+	require.NoError(t, err)
+	require.Len(t, po.Targets, 3)
+	require.Equal(t, "http://gpu0:11434", po.Targets[0].URL)
+	require.Equal(t, 8, po.Targets[1].Parallel)
+	require.Equal(t, "http://gpu2:11434", po.Targets[2].URL, "the port defaults to Ollama's")
+	require.Equal(t, 2, po.Parallel)
+	require.Len(t, po.Discoverers, 1)
+	require.Equal(t, []string{"qwen3:8b", "qwen3-embedding:0.6b"}, po.Require)
+
+	for _, tc := range []struct{ url, discover, want string }{
+		{"http://a:1,http://a:1", "", "listed twice"},
+		{"http://a:1#parallel=0", "", "parallel"},
+		{"ftp://a:1", "", "not an http(s) base URL"},
+		{"http://a:1/api", "", "no path"},
+		{"", "", "no engine"},
+		{"", "dns:", "dns:HOST:PORT"},
+		{"", "docker:nolabel", "LABEL=VALUE"},
+		{"", "consul:x", "unknown discovery"},
+	} {
+		_, err := Load("", env(map[string]string{"AURAX_OLLAMA_URL": tc.url, "AURAX_OLLAMA_DISCOVER": tc.discover}))
+		require.ErrorContains(t, err, tc.want, "url %q discover %q", tc.url, tc.discover)
+	}
+	cfg, err = Load("", env(map[string]string{"AURAX_OLLAMA_URL": "", "AURAX_OLLAMA_DISCOVER": "docker:io.aurax.role=engine"}))
+	require.NoError(t, err, "discovery alone is enough")
+	require.Equal(t, []string{"io.aurax.role=engine"}, cfg.DockerDiscover())
+}
+
 func TestFileThenEnv(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "aurax.yaml")
@@ -54,7 +91,8 @@ queue:
 	require.Equal(t, []string{"k1", "k2", "k-file"}, cfg.Auth.APIKeys)
 	require.Equal(t, 2*time.Minute, cfg.Queue.MaxWait)
 	require.True(t, cfg.Metrics.SeedNames)
-	require.Equal(t, 8, cfg.Slots(), "max_inflight wins over ollama.parallel")
+	require.Equal(t, 4, cfg.Slots(), "one engine's slots: ollama.parallel, under the max_inflight cap of 8")
+	require.Equal(t, 8, cfg.Queue.MaxInFlight)
 	require.Equal(t, 4, cfg.Ollama.Parallel)
 }
 

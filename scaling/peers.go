@@ -200,3 +200,29 @@ func interfaceAddrs() ([]string, error) {
 	}
 	return out, nil
 }
+
+// Gateways reports this replica's index among the peers and their count:
+// the engine pool's GatewaySource, so that gateways over one pool share
+// each engine's slots.
+func (l *LowestAddress) Gateways(ctx context.Context) (self, n int, err error) {
+	addrs, err := l.Peers.Peers(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	mine := []string{l.Self}
+	if l.Self == "" {
+		local := l.Local
+		if local == nil {
+			local = interfaceAddrs
+		}
+		if mine, err = local(); err != nil {
+			return 0, 0, err
+		}
+	}
+	for i, a := range addrs {
+		if slices.Contains(mine, a) {
+			return i, len(addrs), nil
+		}
+	}
+	return 0, 0, fmt.Errorf("this replica is not among the %d peers of %q", len(addrs), l.Peers.Name)
+}

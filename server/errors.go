@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -61,6 +62,8 @@ func fromUpstream(err error) *Error {
 		return &Error{Status: statusClientClosed, Message: "client closed request", Err: err}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, models.ErrTimeout):
 		return &Error{Status: fiber.StatusGatewayTimeout, Message: "the model backend did not answer in time", Err: err}
+	case errors.Is(err, pool.ErrNoEngine):
+		return &Error{Status: fiber.StatusServiceUnavailable, Message: "no model engine is available (none ready in the pool)", RetryAfter: 5 * time.Second, Err: err}
 	case errors.Is(err, models.ErrUnavailable):
 		return &Error{Status: fiber.StatusServiceUnavailable, Message: "the model backend is unreachable", RetryAfter: 5 * time.Second, Err: err}
 	case errors.As(err, &ue):

@@ -136,7 +136,7 @@ func TestQueueFull429(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			b := &stubBackend{block: make(chan struct{})}
 			cfg := testConfig()
-			cfg.Queue.MaxInFlight, cfg.Queue.MaxWaiting = 1, 0
+			cfg.Ollama.Parallel, cfg.Queue.MaxWaiting = 1, 0
 			s, _ := newTestServer(t, b, cfg)
 			held := make(chan int)
 			go func() {
@@ -147,7 +147,7 @@ func TestQueueFull429(t *testing.T) {
 				}
 				held <- resp.StatusCode
 			}()
-			require.Eventually(t, func() bool { return s.Queue().InFlight() == 1 }, 5*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return s.Pool().Stats().InFlight == 1 }, 5*time.Second, time.Millisecond)
 			start := time.Now()
 			resp, body := doReq(t, s, "POST", path, chatBody)
 			require.Equal(t, 429, resp.StatusCode, body)
@@ -186,14 +186,16 @@ func TestErrorStatusInMetrics(t *testing.T) {
 	require.True(t, found, "aurax_requests_total has no series for the request")
 }
 
-// TestHealthProbeListsModelsOnce: one readiness probe asks Ollama for its
-// models once, however many default models it checks.
+// TestHealthProbeListsModelsOnce: one readiness probe asks the engine for
+// its models once, however many default models it checks, and readiness
+// then reads what the probe found without asking again.
 func TestHealthProbeListsModelsOnce(t *testing.T) {
 	b := &stubBackend{}
 	s, _ := newTestServer(t, b, testConfig())
 	s.Health().Check(context.Background())
 	require.Equal(t, int64(1), b.lists.Load())
 	require.True(t, s.Health().Ready())
-	p := s.Health().snapshot()
-	require.True(t, p.DefaultModel && p.EmbedModel, "%+v", p)
+	hb := getHealth(t, s)
+	require.Equal(t, "ok", hb.Status)
+	require.Equal(t, int64(1), b.lists.Load(), "/health reads the probe's findings")
 }

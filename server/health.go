@@ -4,54 +4,45 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// Health tracks whether this replica can serve: Ollama reachable and the
-// default chat model present. It probes in Run; handlers read the last result.
+// Health tracks whether this replica can serve: at least one engine of the
+// pool ready with the default chat model. The pool probes its engines; Run
+// here probes the vector store and logs readiness as it changes.
 type Health struct {
+	pool     *pool.Pool
 	models   *models.Service
 	metrics  *metrics.Metrics
-	queue    *Queue
 	interval time.Duration
 	log      *slog.Logger
 	ragPing  func(context.Context) error // the vector store's Ping; nil: no store
-	pulls    *pulls                      // ollama.pull_missing; nil: off (pull.go)
 
 	mu        sync.RWMutex
-	last      probe
+	rag       ragProbe
+	wasReady  bool
 	everReady atomic.Bool
 }
 
-type probe struct {
-	At            time.Time
-	OllamaOK      bool
-	OllamaVersion string
-	OllamaError   string
-	LatencyMS     float64
-	DefaultModel  bool
-	EmbedModel    bool
-	RAG           ragProbe
+func newHealth(p *pool.Pool, m *models.Service, mt *metrics.Metrics, interval time.Duration, log *slog.Logger) *Health {
+	return &Health{pool: p, models: m, metrics: mt, interval: interval, log: log}
 }
 
-func newHealth(m *models.Service, mt *metrics.Metrics, q *Queue, interval time.Duration, log *slog.Logger) *Health {
-	return &Health{models: m, metrics: mt, queue: q, interval: interval, log: log}
-}
-
-// Run probes now and then every interval (every second until first ready)
+// Run checks now and then every interval (every second until first ready)
 // until ctx ends.
 func (h *Health) Run(ctx context.Context) {
 	for {
-		h.Check(ctx)
-		h.pullMissing(ctx)
+		h.check(ctx)
 		wait := h.interval
 		if !h.everReady.Load() && wait > time.Second {
 			wait = time.Second
@@ -64,54 +55,69 @@ func (h *Health) Run(ctx context.Context) {
 	}
 }
 
-// Check probes Ollama once and records the result.
+// Check probes every engine and the vector store once, now.
 func (h *Health) Check(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	p := probe{At: time.Now()}
-	v, err := h.models.Backend().Version(ctx)
-	p.LatencyMS = float64(time.Since(p.At).Microseconds()) / 1000
-	if err != nil {
-		p.OllamaError = err.Error()
-	} else {
-		p.OllamaOK, p.OllamaVersion = true, v
-		names := []string{h.models.DefaultChat()}
-		if h.models.DefaultEmbed() != "" {
-			names = append(names, h.models.DefaultEmbed())
-		}
-		has, err := h.models.Has(ctx, names...) // one listing of Ollama's models
-		if err != nil {
-			p.OllamaOK, p.OllamaError = false, err.Error()
-		} else {
-			p.DefaultModel = has[0]
-			p.EmbedModel = len(has) > 1 && has[1]
-		}
-	}
-	p.RAG = h.probeRAG(ctx)
+	h.pool.ProbeAll(ctx)
+	h.check(ctx)
+}
+
+func (h *Health) check(ctx context.Context) {
+	r := h.probeRAG(ctx)
+	ready := h.Ready()
 	h.mu.Lock()
-	prev := h.last
-	h.last = p
+	h.rag = r
+	was := h.wasReady
+	h.wasReady = ready
 	h.mu.Unlock()
-	ready := p.OllamaOK && p.DefaultModel
-	if ready && !h.everReady.Swap(true) {
-		h.log.Info("ready", "ollama_version", p.OllamaVersion, "model", h.models.DefaultChat())
-	}
-	if !ready && (prev.OllamaOK != p.OllamaOK || prev.DefaultModel != p.DefaultModel || prev.At.IsZero()) {
-		h.log.Warn("not ready", "ollama_ok", p.OllamaOK, "default_model", h.models.DefaultChat(), "model_present", p.DefaultModel, "err", p.OllamaError)
+	switch {
+	case ready && !h.everReady.Swap(true):
+		h.log.Info("ready", "model", h.models.DefaultChat(), "engines", h.pool.Stats().Ready)
+	case ready && !was:
+		h.log.Info("ready again", "model", h.models.DefaultChat())
+	case !ready && was:
+		h.log.Warn("not ready", "reason", h.notReadyReason())
 	}
 }
 
-// Ready reports whether the last probe found Ollama and the default model.
+// Ready reports whether an engine is ready with the default chat model.
 func (h *Health) Ready() bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.last.OllamaOK && h.last.DefaultModel
+	return h.pool.HasReady(h.models.Resolve(h.models.DefaultChat(), false))[0]
 }
 
-func (h *Health) snapshot() probe {
+func (h *Health) ragSnapshot() ragProbe {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.last
+	return h.rag
+}
+
+// notReadyReason says why Ready is false, naming the engines' states.
+func (h *Health) notReadyReason() string {
+	engines := h.pool.Engines()
+	model := h.models.Resolve(h.models.DefaultChat(), false)
+	if len(engines) == 0 {
+		return "no model engine in the pool"
+	}
+	var why []string
+	checked := false
+	for _, e := range engines {
+		if !e.CheckedAt.IsZero() {
+			checked = true
+		}
+		switch {
+		case e.State == "ready" || e.State == "unknown":
+			if e.CheckedAt.IsZero() {
+				why = append(why, e.Name+": not checked yet")
+			} else {
+				why = append(why, e.Name+": default model "+strconv.Quote(model)+" not present")
+			}
+		default:
+			why = append(why, e.Name+": "+e.State+": "+e.Reason)
+		}
+	}
+	if !checked {
+		return "ollama not checked yet"
+	}
+	return strings.Join(why, "; ")
 }
 
 func (s *Server) healthRoutes(app fiber.Router) {
@@ -122,28 +128,62 @@ func (s *Server) healthRoutes(app fiber.Router) {
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {
-	p := s.health.snapshot()
+	engines := s.pool.Engines()
+	st := s.pool.Stats()
+	r := s.health.ragSnapshot()
 	gpu := s.metrics.GPU()
+	present := s.pool.HasReady(s.models.Resolve(s.models.DefaultChat(), false), s.models.Resolve(s.models.DefaultEmbed(), true))
+	ready := 0
+	var version, firstErr string
+	var checked time.Time
+	var pulls []fiber.Map
+	for _, e := range engines {
+		if e.OK {
+			ready++
+			if version == "" {
+				version = e.Version
+			}
+		} else if firstErr == "" && e.Reason != "" {
+			firstErr = e.Name + ": " + e.Reason
+		}
+		if e.CheckedAt.After(checked) {
+			checked = e.CheckedAt
+		}
+		for _, p := range e.Pulls {
+			pulls = append(pulls, fiber.Map{"engine": e.Name, "model": p.Model, "status": p.Status, "percent": p.Percent,
+				"completed_bytes": p.Completed, "total_bytes": p.Total, "active": p.Active, "error": p.Error,
+				"started": p.Started, "finished": p.Finished, "next_try": p.NextTry})
+		}
+	}
 	status := "ok"
 	switch {
-	case !p.OllamaOK || !p.DefaultModel || s.draining.Load():
+	case !present[0] || s.draining.Load():
 		status = "down"
-	case !p.EmbedModel && s.models.DefaultEmbed() != "":
+	case ready < len(engines):
+		status = "degraded" // some engines down, cooling down, starting or draining
+	case !present[1] && s.models.DefaultEmbed() != "":
 		status = "degraded"
-	case p.RAG.Enabled && !p.RAG.OK:
+	case r.Enabled && !r.OK:
 		status = "degraded"
-	case s.queue.Waiting() > 0 && s.queue.Waiting() >= s.cfg.Queue.MaxWaiting:
+	case st.Waiting > 0 && st.Waiting >= s.cfg.Queue.MaxWaiting:
 		status = "degraded"
 	}
-	ollama := fiber.Map{"ok": p.OllamaOK, "url": s.cfg.Ollama.URL, "version": p.OllamaVersion, "latency_ms": p.LatencyMS, "checked_at": p.At}
-	if p.OllamaError != "" {
-		ollama["error"] = p.OllamaError
+	ollama := fiber.Map{"ok": ready > 0, "url": s.cfg.Ollama.URL, "version": version, "engines": len(engines), "ready": ready, "checked_at": checked}
+	if ready == 0 && firstErr != "" {
+		ollama["error"] = firstErr
 	}
 	gpuCheck := fiber.Map{"available": gpu.Available}
 	if gpu.Available {
 		gpuCheck["devices"] = gpu.Devices
 	} else {
 		gpuCheck["reason"] = gpu.Reason
+	}
+	pull := fiber.Map{"enabled": s.cfg.Ollama.PullMissing}
+	if s.cfg.Ollama.PullMissing {
+		if pulls == nil {
+			pulls = []fiber.Map{}
+		}
+		pull["models"] = pulls
 	}
 	code := fiber.StatusOK
 	if status == "down" {
@@ -154,18 +194,19 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 		"version":  s.version,
 		"uptime_s": int64(time.Since(s.started).Seconds()),
 		"draining": s.draining.Load(),
+		"engines":  engines,
 		"checks": fiber.Map{
 			"ollama": ollama,
 			"models": fiber.Map{
 				"default":           s.models.DefaultChat(),
-				"default_present":   p.DefaultModel,
+				"default_present":   present[0],
 				"embedding":         s.models.DefaultEmbed(),
-				"embedding_present": p.EmbedModel,
+				"embedding_present": present[1],
 			},
 			"gpu":   gpuCheck,
-			"rag":   s.ragHealth(p.RAG),
-			"pull":  s.health.pullReport(),
-			"queue": fiber.Map{"waiting": s.queue.Waiting(), "in_flight": s.queue.InFlight(), "slots": s.queue.Slots(), "max_waiting": s.cfg.Queue.MaxWaiting},
+			"rag":   s.ragHealth(r),
+			"pull":  pull,
+			"queue": fiber.Map{"waiting": st.Waiting, "in_flight": st.InFlight, "slots": st.Slots, "max_waiting": s.cfg.Queue.MaxWaiting},
 		},
 	})
 }
@@ -175,25 +216,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	case s.draining.Load():
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
 	case !s.health.Ready():
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "reason": s.notReadyReason()})
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "reason": s.health.notReadyReason()})
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
-}
-
-func (s *Server) notReadyReason() string {
-	p := s.health.snapshot()
-	switch {
-	case p.At.IsZero():
-		return "ollama not checked yet"
-	case !p.OllamaOK:
-		return "ollama unreachable: " + p.OllamaError
-	case !p.DefaultModel:
-		if r := s.health.pullReason(s.models.Resolve(s.models.DefaultChat(), false)); r != "" {
-			return r
-		}
-		return "default model " + strconv.Quote(s.models.DefaultChat()) + " not present in ollama"
-	}
-	return ""
 }
 
 // ping has RunPod's load-balancer semantics: 204 while initializing, 200
@@ -203,6 +228,7 @@ func (s *Server) ping(c *fiber.Ctx) error {
 	case s.draining.Load():
 		return c.SendStatus(fiber.StatusServiceUnavailable)
 	case s.health.Ready():
+		s.health.everReady.Store(true)
 		return c.SendStatus(fiber.StatusOK)
 	case !s.health.everReady.Load():
 		return c.SendStatus(fiber.StatusNoContent)

@@ -16,6 +16,7 @@ import (
 	"github.com/aurax/aurax/internal/testenv"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/ollama/ollama/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -104,7 +105,7 @@ func testConfig() config.Config {
 	cfg.Models.Default = "fake"
 	cfg.Models.Embedding = "fake-embed"
 	cfg.Models.Aliases = map[string]string{"qwen3:coder": "fake"}
-	cfg.Queue.MaxInFlight = 4
+	cfg.Ollama.Parallel = 4
 	cfg.Server.DrainTimeout = 5 * time.Second
 	return cfg
 }
@@ -116,12 +117,26 @@ func newTestServer(t testing.TB, b models.Backend, cfg config.Config, mods ...fu
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{Window: cfg.Metrics.Window}, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { m.Close() })
-	svc := models.NewService(b, models.Config{DefaultChat: cfg.Models.Default, DefaultEmbed: cfg.Models.Embedding, Aliases: cfg.Models.Aliases})
-	opts := Options{Config: cfg, Models: svc, Metrics: m, Version: "test"}
+	p := newTestPool(t, b, cfg)
+	svc := models.NewService(p, models.Config{DefaultChat: cfg.Models.Default, DefaultEmbed: cfg.Models.Embedding, Aliases: cfg.Models.Aliases})
+	opts := Options{Config: cfg, Pool: p, Models: svc, Metrics: m, Version: "test"}
 	for _, mod := range mods {
 		mod(&opts)
 	}
 	return New(opts), reg
+}
+
+// newTestPool is a pool of one engine, b, sized and bounded by cfg (the
+// engine's URL is cfg's first, which b ignores).
+func newTestPool(t testing.TB, b models.Backend, cfg config.Config) *pool.Pool {
+	t.Helper()
+	opts, err := cfg.PoolOptions()
+	require.NoError(t, err)
+	opts.Targets = opts.Targets[:1]
+	opts.NewBackend = func(pool.Target) (models.Backend, error) { return b, nil }
+	p, err := pool.New(opts)
+	require.NoError(t, err)
+	return p
 }
 
 // doReq sends one request through app.Test.

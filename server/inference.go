@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -24,6 +25,7 @@ type call struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	release   func()
+	lease     *pool.Lease // the slot: which engine serves the call
 	stopWatch func()
 	once      sync.Once
 
@@ -34,30 +36,31 @@ type call struct {
 	completeTok int
 }
 
-// admit waits for an inference slot. The returned error is an *Error ready
-// for the client (429 queue full or waited too long, 503 draining, 499 the
-// client left while waiting).
+// admit waits for an inference slot on an engine that has the model. The
+// returned error is an *Error ready for the client (429 queue full or
+// waited too long, 503 draining or no engine, 499 the client left while
+// waiting).
 func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
 	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
 	k.ctx, k.cancel = context.WithTimeout(s.reqCtx, s.cfg.Ollama.RequestTimeout)
 	k.stopWatch = watchConn(c.Context().Conn(), k.cancel)
 	s.metrics.Arrived(model)
-	release, waited, err := s.queue.Acquire(k.ctx)
+	lease, waited, err := s.pool.Acquire(k.ctx, s.models.Resolve(model, endpoint == "embedding"))
 	if err == nil || waited > 0 {
 		s.metrics.ObserveQueueWait(waited)
 	}
 	if err != nil {
 		var he *Error
 		switch {
-		case errors.Is(err, ErrQueueFull):
+		case errors.Is(err, pool.ErrQueueFull):
 			s.metrics.Rejected("queue_full")
-			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_full", RetryAfter: s.queue.RetryAfter(), Err: err,
+			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_full", RetryAfter: s.pool.RetryAfter(), Err: err,
 				Message: "too many requests are waiting for an inference slot; retry later"}
-		case errors.Is(err, ErrWaitTimeout):
+		case errors.Is(err, pool.ErrWaitTimeout):
 			s.metrics.Rejected("wait_timeout")
-			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_timeout", RetryAfter: s.queue.RetryAfter(), Err: err,
+			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_timeout", RetryAfter: s.pool.RetryAfter(), Err: err,
 				Message: "no inference slot became free within " + s.cfg.Queue.MaxWait.String() + "; retry later"}
-		case errors.Is(err, ErrDraining):
+		case errors.Is(err, pool.ErrDraining):
 			s.metrics.Rejected("draining")
 			he = &Error{Status: fiber.StatusServiceUnavailable, RetryAfter: time.Second, Err: err,
 				Message: "this replica is shutting down; retry on another"}
@@ -68,7 +71,9 @@ func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
 		k.done(he.Status)
 		return nil, he
 	}
-	k.release, k.queueWait = release, waited
+	k.lease, k.queueWait = lease, waited
+	k.release = lease.Release
+	k.ctx = pool.WithLease(k.ctx, lease)
 	return k, nil
 }
 

@@ -221,15 +221,14 @@ func (s *Server) ollamaTags(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// ollamaPS lists the models loaded on every engine, each entry with the
+// engine it is loaded on (a field Ollama's clients ignore).
 func (s *Server) ollamaPS(c *fiber.Ctx) error {
-	resp, err := s.models.Backend().Running(c.UserContext())
+	ms, err := s.pool.RunningByEngine(c.UserContext())
 	if err != nil {
 		return fromUpstream(err)
 	}
-	if resp.Models == nil {
-		resp.Models = []api.ProcessModelResponse{}
-	}
-	return c.JSON(resp)
+	return c.JSON(fiber.Map{"models": ms})
 }
 
 // ollamaShow describes a model (Open WebUI asks for it); aliases resolve.

@@ -42,7 +42,7 @@ func TestOverload(t *testing.T) {
 	const slots, waiting, total = 2, 3, 12
 	gate := make(chan struct{})
 	s, up := newUpstreamServer(t, fakeollama.Options{Gate: gate, Models: []string{"fake"}}, func(c *config.Config) {
-		c.Queue.MaxInFlight, c.Queue.MaxWaiting, c.Queue.MaxWait = slots, waiting, 30*time.Second
+		c.Ollama.Parallel, c.Queue.MaxWaiting, c.Queue.MaxWait = slots, waiting, 30*time.Second
 	})
 	base, _ := serve(t, s)
 
@@ -83,7 +83,7 @@ func TestOverload(t *testing.T) {
 			t.Fatalf("only %d of %d rejections arrived", rejected, total-slots-waiting)
 		}
 	}
-	require.Eventually(t, func() bool { return s.Queue().InFlight() == slots && s.Queue().Waiting() == waiting },
+	require.Eventually(t, func() bool { return s.Pool().Stats().InFlight == slots && s.Pool().Stats().Waiting == waiting },
 		5*time.Second, 5*time.Millisecond)
 	close(gate)
 	wg.Wait()
@@ -95,8 +95,8 @@ func TestOverload(t *testing.T) {
 	}
 	require.Equal(t, slots+waiting, ok)
 	require.Equal(t, int64(slots+waiting), up.Stats().Finished)
-	require.Zero(t, s.Queue().InFlight())
-	require.Zero(t, s.Queue().Waiting())
+	require.Zero(t, s.Pool().Stats().InFlight)
+	require.Zero(t, s.Pool().Stats().Waiting)
 }
 
 // TestClientCancelMidStream: a client that goes away mid-stream frees its
@@ -105,7 +105,7 @@ func TestClientCancelMidStream(t *testing.T) {
 	for _, path := range []string{"/v1/chat/completions", "/api/chat"} {
 		t.Run(path, func(t *testing.T) {
 			s, up := newUpstreamServer(t, fakeollama.Options{Tokens: 2000, Interval: 10 * time.Millisecond}, func(c *config.Config) {
-				c.Queue.MaxInFlight = 1
+				c.Ollama.Parallel = 1
 			})
 			base, _ := serve(t, s)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -119,11 +119,11 @@ func TestClientCancelMidStream(t *testing.T) {
 				_, err := br.ReadString('\n')
 				require.NoError(t, err)
 			}
-			require.Equal(t, 1, s.Queue().InFlight())
+			require.Equal(t, 1, s.Pool().Stats().InFlight)
 			gone := time.Now()
 			cancel()
 			resp.Body.Close()
-			require.Eventually(t, func() bool { return len(up.CancelTimes()) == 1 && s.Queue().InFlight() == 0 },
+			require.Eventually(t, func() bool { return len(up.CancelTimes()) == 1 && s.Pool().Stats().InFlight == 0 },
 				3*time.Second, 5*time.Millisecond, "upstream call and slot must be released")
 			lag := up.CancelTimes()[0].Sub(gone)
 			t.Logf("upstream saw the cancel %v after the client left", lag)
@@ -138,7 +138,7 @@ func TestClientCancelMidStream(t *testing.T) {
 func TestClientCancelWhileQueued(t *testing.T) {
 	gate := make(chan struct{})
 	s, up := newUpstreamServer(t, fakeollama.Options{Gate: gate}, func(c *config.Config) {
-		c.Queue.MaxInFlight, c.Queue.MaxWaiting = 1, 4
+		c.Ollama.Parallel, c.Queue.MaxWaiting = 1, 4
 	})
 	base, _ := serve(t, s)
 	holder := make(chan int, 1)
@@ -151,7 +151,7 @@ func TestClientCancelWhileQueued(t *testing.T) {
 		resp.Body.Close()
 		holder <- resp.StatusCode
 	}()
-	require.Eventually(t, func() bool { return s.Queue().InFlight() == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return s.Pool().Stats().InFlight == 1 }, 5*time.Second, 5*time.Millisecond)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	waiterDone := make(chan struct{})
@@ -162,10 +162,10 @@ func TestClientCancelWhileQueued(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	require.Eventually(t, func() bool { return s.Queue().Waiting() == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return s.Pool().Stats().Waiting == 1 }, 5*time.Second, 5*time.Millisecond)
 	cancel()
 	<-waiterDone
-	require.Eventually(t, func() bool { return s.Queue().Waiting() == 0 }, time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return s.Pool().Stats().Waiting == 0 }, time.Second, 5*time.Millisecond,
 		"a client that left must leave the queue within a second")
 	close(gate)
 	require.Equal(t, 200, <-holder)

@@ -63,16 +63,38 @@ func (b *pullBackend) Pull(ctx context.Context, model string, fn func(api.Progre
 	return fn(api.ProgressResponse{Status: "success", Total: 1000, Completed: 1000})
 }
 
-var _ Puller = (*pullBackend)(nil)
+func (b *pullBackend) pulls() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.pulled...)
+}
+
+type pullReport struct {
+	Engine  string  `json:"engine"`
+	Model   string  `json:"model"`
+	Status  string  `json:"status"`
+	Percent float64 `json:"percent"`
+	Active  bool    `json:"active"`
+	Error   string  `json:"error"`
+	NextTry *string `json:"next_try"`
+}
 
 type healthBody struct {
 	Status string `json:"status"`
 	Checks struct {
 		Pull struct {
-			Enabled bool        `json:"enabled"`
-			Models  []PullState `json:"models"`
+			Enabled bool         `json:"enabled"`
+			Models  []pullReport `json:"models"`
 		} `json:"pull"`
 	} `json:"checks"`
+}
+
+func getHealth(t *testing.T, s *Server) healthBody {
+	t.Helper()
+	_, body := doReq(t, s, http.MethodGet, "/health", "")
+	var hb healthBody
+	require.NoError(t, json.Unmarshal([]byte(body), &hb), body)
+	return hb
 }
 
 func TestPullMissingModelHoldsReadinessUntilPulled(t *testing.T) {
@@ -83,41 +105,37 @@ func TestPullMissingModelHoldsReadinessUntilPulled(t *testing.T) {
 	h := s.Health()
 	ctx := context.Background()
 
-	h.Check(ctx)
 	resp, body := doReq(t, s, http.MethodGet, "/health/ready", "")
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
 
 	done := make(chan struct{})
-	go func() { defer close(done); h.pullMissing(ctx) }()
+	go func() { defer close(done); h.Check(ctx) }() // probes the engine, which pulls
 	require.Eventually(t, func() bool {
 		_, body := doReq(t, s, http.MethodGet, "/health/ready", "")
 		return json.Valid([]byte(body)) && strings.Contains(body, "pulling fake: downloading 50.0%")
 	}, 5*time.Second, 5*time.Millisecond, "readiness names the pull and its progress")
-	_, body = doReq(t, s, http.MethodGet, "/health", "")
-	var hb healthBody
-	require.NoError(t, json.Unmarshal([]byte(body), &hb))
+	hb := getHealth(t, s)
 	require.True(t, hb.Checks.Pull.Enabled)
 	require.Len(t, hb.Checks.Pull.Models, 1)
 	require.Equal(t, "fake", hb.Checks.Pull.Models[0].Model)
+	require.Equal(t, "127.0.0.1:11434", hb.Checks.Pull.Models[0].Engine)
 	require.True(t, hb.Checks.Pull.Models[0].Active)
 	require.Equal(t, 50.0, hb.Checks.Pull.Models[0].Percent)
 
 	close(b.gate)
 	<-done // the embedding model was pulled after the chat model
-	require.Equal(t, []string{"fake", "fake-embed"}, b.pulled)
-	h.Check(ctx)
+	require.Equal(t, []string{"fake", "fake-embed"}, b.pulls())
 	resp, body = doReq(t, s, http.MethodGet, "/health/ready", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	_, body = doReq(t, s, http.MethodGet, "/health", "")
-	require.NoError(t, json.Unmarshal([]byte(body), &hb))
+	hb = getHealth(t, s)
 	require.Equal(t, "ok", hb.Status)
 	for _, m := range hb.Checks.Pull.Models {
 		require.Equal(t, "done", m.Status, m.Model)
 		require.False(t, m.Active)
 	}
 
-	h.pullMissing(ctx) // nothing missing: nothing pulled again
-	require.Len(t, b.pulled, 2)
+	h.Check(ctx) // nothing missing: nothing pulled again
+	require.Len(t, b.pulls(), 2)
 }
 
 func TestPullFailureIsReportedAndRetriedLater(t *testing.T) {
@@ -129,14 +147,13 @@ func TestPullFailureIsReportedAndRetriedLater(t *testing.T) {
 	h := s.Health()
 	ctx := context.Background()
 	h.Check(ctx)
-	h.pullMissing(ctx)
 	_, body := doReq(t, s, http.MethodGet, "/health/ready", "")
 	require.Contains(t, body, "pull of fake failed: pull model manifest: file does not exist")
-	h.pullMissing(ctx) // within the retry delay: not tried again
-	require.Len(t, b.pulled, 1)
-	var hb healthBody
-	_, body = doReq(t, s, http.MethodGet, "/health", "")
-	require.NoError(t, json.Unmarshal([]byte(body), &hb))
+	h.Check(ctx) // within the retry delay: not tried again
+	require.Len(t, b.pulls(), 1)
+	_, body = doReq(t, s, http.MethodGet, "/health/ready", "")
+	require.Contains(t, body, "pull of fake failed", "the reason stays while the pull waits to be retried")
+	hb := getHealth(t, s)
 	require.Equal(t, "failed", hb.Checks.Pull.Models[0].Status)
 	require.NotNil(t, hb.Checks.Pull.Models[0].NextTry)
 }
@@ -145,10 +162,11 @@ func TestPullOffByDefault(t *testing.T) {
 	b := &pullBackend{have: map[string]bool{}}
 	s, _ := newTestServer(t, b, testConfig())
 	s.Health().Check(context.Background())
-	s.Health().pullMissing(context.Background())
-	require.Empty(t, b.pulled)
+	require.Empty(t, b.pulls())
 	_, body := doReq(t, s, http.MethodGet, "/health", "")
 	require.Contains(t, body, `"pull":{"enabled":false}`)
+	_, body = doReq(t, s, http.MethodGet, "/health/ready", "")
+	require.Contains(t, body, `default model \"fake\" not present`)
 }
 
 // TestPullAgainstRealOllama asks the real test Ollama for a model it lacks:
@@ -164,18 +182,12 @@ func TestPullAgainstRealOllama(t *testing.T) {
 	cfg.Models.Aliases = nil
 	cfg.Ollama.PullMissing = true
 	s, _ := newTestServer(t, backend, cfg)
-	h := s.Health()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h.Check(ctx)
-	require.True(t, h.snapshot().OllamaOK)
-	require.True(t, h.snapshot().EmbedModel)
-	h.pullMissing(ctx)
+	s.Health().Check(ctx)
 	_, body := doReq(t, s, http.MethodGet, "/health/ready", "")
 	require.Contains(t, body, "pull of aurax-no-such-model:1b failed")
-	var hb healthBody
-	_, body = doReq(t, s, http.MethodGet, "/health", "")
-	require.NoError(t, json.Unmarshal([]byte(body), &hb))
+	hb := getHealth(t, s)
 	require.Len(t, hb.Checks.Pull.Models, 1, "the embedding model present was not pulled")
 	t.Logf("real Ollama's pull error: %s", hb.Checks.Pull.Models[0].Error)
 }

@@ -26,9 +26,10 @@ func TestRAGWithOllama(t *testing.T) {
 	cfg.Models.Aliases = map[string]string{"qwen3:coder": testenv.ChatModel}
 	cfg.RAG.ChunkSize, cfg.RAG.ChunkOverlap, cfg.RAG.TopK = 120, 20, 2
 	cfg.RAG.Aliases = map[string]string{"aurax-rag": testenv.ChatModel + "@handbook"}
-	svc := models.NewService(backend, models.Config{DefaultEmbed: testenv.EmbedModel})
+	p := newTestPool(t, backend, cfg)
+	svc := models.NewService(p, models.Config{DefaultEmbed: testenv.EmbedModel})
 	emb := rag.NewCachedEmbedder(rag.EmbedderFunc(svc.EmbedTexts), rag.CacheOptions{})
-	s, _ := newRAGServer(t, backend, cfg, openStore(t), emb)
+	s, _ := newRAGServer(t, p, cfg, openStore(t), emb)
 
 	resp, body := doReq(t, s, "POST", "/v1/rag/collections", `{"name":"handbook"}`)
 	require.Equal(t, 201, resp.StatusCode, body)

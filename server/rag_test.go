@@ -14,6 +14,7 @@ import (
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/rag/embedded"
 	"github.com/ollama/ollama/api"
@@ -93,7 +94,8 @@ func openStore(t *testing.T) *embedded.Store {
 	return st
 }
 
-// newRAGServer builds a Server with retrieval over store and emb.
+// newRAGServer builds a Server with retrieval over store and emb, on b (a
+// pool of one engine over b unless b is a pool).
 func newRAGServer(t testing.TB, b models.Backend, cfg config.Config, store RAGStore, emb rag.Embedder) (*Server, *rag.Metrics) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
@@ -101,8 +103,12 @@ func newRAGServer(t testing.TB, b models.Backend, cfg config.Config, store RAGSt
 	m := metrics.New(reg, metrics.Options{Window: cfg.Metrics.Window}, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { m.Close() })
 	rm := rag.NewMetrics(reg)
-	svc := models.NewService(b, models.Config{DefaultChat: cfg.Models.Default, DefaultEmbed: cfg.Models.Embedding, Aliases: cfg.Models.Aliases})
-	s := New(Options{Config: cfg, Models: svc, Metrics: m, Version: "test", RAG: &RAG{Store: store, Embedder: emb, Metrics: rm}})
+	p, ok := b.(*pool.Pool)
+	if !ok {
+		p = newTestPool(t, b, cfg)
+	}
+	svc := models.NewService(p, models.Config{DefaultChat: cfg.Models.Default, DefaultEmbed: cfg.Models.Embedding, Aliases: cfg.Models.Aliases})
+	s := New(Options{Config: cfg, Pool: p, Models: svc, Metrics: m, Version: "test", RAG: &RAG{Store: store, Embedder: emb, Metrics: rm}})
 	return s, rm
 }
 

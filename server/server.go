@@ -6,19 +6,24 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 )
 
 // Options are a Server's dependencies.
 type Options struct {
-	Config  config.Config
+	Config config.Config
+	// Pool is the engines and the admission queue; Models runs on it (its
+	// Backend is the pool). Run runs the pool.
+	Pool    *pool.Pool
 	Models  *models.Service
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -37,7 +42,7 @@ type Server struct {
 	started time.Time
 
 	app    *fiber.App
-	queue  *Queue
+	pool   *pool.Pool
 	health *Health
 	auth   *auth
 	scaler Scaler
@@ -65,17 +70,17 @@ func New(opts Options) *Server {
 		log:      opts.Logger.With("component", "server"),
 		version:  opts.Version,
 		started:  time.Now(),
-		queue:    NewQueue(cfg.Slots(), cfg.Queue.MaxWaiting, cfg.Queue.MaxWait),
+		pool:     opts.Pool,
 		auth:     newAuth(cfg.Auth),
 		scaler:   opts.Scaler,
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e9, 36),
 	}
 	s.reqCtx, s.cancelReq = context.WithCancel(context.Background())
-	s.health = newHealth(opts.Models, opts.Metrics, s.queue, cfg.Ollama.HealthInterval, s.log)
-	s.health.PullMissing(cfg.Ollama.PullMissing)
+	s.health = newHealth(opts.Pool, opts.Models, opts.Metrics, cfg.Ollama.HealthInterval, s.log)
 	s.initRAG(opts.RAG)
 	s.metrics.SetQueueSource(func() metrics.QueueStats {
-		return metrics.QueueStats{Waiting: s.queue.Waiting(), InFlight: s.queue.InFlight(), Slots: s.queue.Slots()}
+		st := s.pool.Stats()
+		return metrics.QueueStats{Waiting: st.Waiting, InFlight: st.InFlight, Slots: st.Slots}
 	})
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurax",
@@ -132,21 +137,22 @@ func (s *Server) routes() {
 // App is the Fiber app, for tests (app.Test) and for mounting extra routes.
 func (s *Server) App() *fiber.App { return s.app }
 
-// Queue is the admission queue.
-func (s *Server) Queue() *Queue { return s.queue }
+// Pool is the engines and the admission queue.
+func (s *Server) Pool() *pool.Pool { return s.pool }
 
 // Health is the readiness checker.
 func (s *Server) Health() *Health { return s.health }
 
 // Run serves on ln (and on healthLn when not nil, for /ping and /health
-// alone) until ctx ends, then drains: readiness turns 503, new admissions are
-// refused, requests in flight get up to the drain timeout, and Run returns
-// nil once everything it started has exited.
+// alone), and runs the pool, until ctx ends, then drains: readiness turns
+// 503, new admissions are refused, requests in flight get up to the drain
+// timeout, and Run returns nil once everything it started has exited.
 func (s *Server) Run(ctx context.Context, ln, healthLn net.Listener) error {
 	hctx, stopHealth := context.WithCancel(context.Background())
-	healthDone := make(chan struct{})
-	go func() { defer close(healthDone); s.health.Run(hctx) }()
-	defer func() { stopHealth(); <-healthDone }()
+	var bg sync.WaitGroup
+	bg.Go(func() { s.health.Run(hctx) })
+	bg.Go(func() { _ = s.pool.Run(hctx) })
+	defer func() { stopHealth(); bg.Wait() }()
 
 	errc := make(chan error, 2)
 	go func() { errc <- s.app.Listener(ln) }()
@@ -162,9 +168,10 @@ func (s *Server) Run(ctx context.Context, ln, healthLn net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.log.Info("draining", "in_flight", s.queue.InFlight(), "waiting", s.queue.Waiting(), "timeout", s.cfg.Server.DrainTimeout)
+	st := s.pool.Stats()
+	s.log.Info("draining", "in_flight", st.InFlight, "waiting", st.Waiting, "timeout", s.cfg.Server.DrainTimeout)
 	s.draining.Store(true)
-	s.queue.Drain()
+	s.pool.Drain()
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.DrainTimeout)
 	defer cancel()
 	err := s.app.ShutdownWithContext(dctx)
@@ -173,7 +180,7 @@ func (s *Server) Run(ctx context.Context, ln, healthLn net.Listener) error {
 		_ = hs.ShutdownWithTimeout(time.Second)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		s.log.Warn("drain timeout: cut requests still running", "in_flight", s.queue.InFlight())
+		s.log.Warn("drain timeout: cut requests still running", "in_flight", s.pool.Stats().InFlight)
 		err = nil
 	}
 	s.log.Info("stopped")

@@ -93,10 +93,12 @@ func ingestLocal(ctx context.Context, cfg config.Config, collection string, path
 		return rag.IngestResult{}, err
 	}
 	defer st.Close()
-	svc, err := newModelService(cfg)
+	engines, stop, err := localPool(cfg, logger)
 	if err != nil {
 		return rag.IngestResult{}, err
 	}
+	defer stop()
+	svc := newModelService(cfg, engines)
 	model, dist := ragEmbedModel(cfg), rag.Distance(cfg.RAG.Distance)
 	if info, ok, err := collectionInfo(ctx, st, collection); err != nil {
 		return rag.IngestResult{}, err

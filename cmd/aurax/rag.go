@@ -63,22 +63,6 @@ func ragEmbedModel(cfg config.Config) string {
 	return cfg.Models.Embedding
 }
 
-// newModelService is the model service over the configured Ollama.
-func newModelService(cfg config.Config) (*models.Service, error) {
-	backend, err := models.NewOllama(cfg.Ollama.URL, models.OllamaOptions{
-		ConnectTimeout: cfg.Ollama.ConnectTimeout,
-		HeaderTimeout:  cfg.Ollama.HeaderTimeout,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return models.NewService(backend, models.Config{
-		DefaultChat:  cfg.Models.Default,
-		DefaultEmbed: cfg.Models.Embedding,
-		Aliases:      withRAGAliases(cfg.Models.Aliases, cfg.RAG.Aliases),
-	}), nil
-}
-
 // ragEmbedder is the model service's embed call behind the cache.
 func ragEmbedder(svc *models.Service, cfg rag.Config, m *rag.Metrics) *rag.CachedEmbedder {
 	return rag.NewCachedEmbedder(rag.EmbedderFunc(svc.EmbedTexts), rag.CacheOptions{

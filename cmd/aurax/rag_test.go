@@ -162,12 +162,14 @@ func startServer(t *testing.T, cfg config.Config) string {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{Window: cfg.Metrics.Window}, logger)
 	t.Cleanup(func() { m.Close() })
-	svc, err := newModelService(cfg)
+	p, closePool, err := newPool(cfg, logger, reg)
 	require.NoError(t, err)
+	t.Cleanup(closePool)
+	svc := newModelService(cfg, p)
 	st, err := openRAGStore(cfg.RAG, logger)
 	require.NoError(t, err)
 	rm := rag.NewMetrics(reg)
-	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: "test",
+	srv := server.New(server.Options{Config: cfg, Pool: p, Models: svc, Metrics: m, Logger: logger, Version: "test",
 		RAG: &server.RAG{Store: st, Embedder: ragEmbedder(svc, cfg.RAG, rm), Metrics: rm}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

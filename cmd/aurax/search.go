@@ -116,10 +116,12 @@ func searchLocal(ctx context.Context, cfg config.Config, req rag.Request) (searc
 	if info.EmbedModel != "" {
 		req.Model = info.EmbedModel
 	}
-	svc, err := newModelService(cfg)
+	p, stop, err := localPool(cfg, newLogger(cfg.Server, io.Discard))
 	if err != nil {
 		return searchResult{}, err
 	}
+	defer stop()
+	svc := newModelService(cfg, p)
 	r := rag.NewRetriever(st, rag.EmbedderFunc(svc.EmbedTexts), rag.RetrieverOptions{TopK: cfg.RAG.TopK, MinScore: cfg.RAG.MinScore})
 	hits, err := r.Retrieve(ctx, req)
 	if err != nil {

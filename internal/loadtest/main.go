@@ -32,6 +32,7 @@ import (
 	"github.com/aurax/aurax/internal/fakeollama"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/server"
 	"github.com/prometheus/client_golang/prometheus"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -56,17 +57,22 @@ func startAURAX(ctx context.Context, upstream, model string, slots int) (string,
 	cfg := config.Default()
 	cfg.Ollama.URL = upstream
 	cfg.Models.Default, cfg.Models.Embedding = model, ""
-	cfg.Queue.MaxInFlight, cfg.Queue.MaxWaiting = slots, 4*slots
+	cfg.Ollama.Parallel, cfg.Queue.MaxWaiting = slots, 4*slots
 	cfg.Server.LogLevel = "error"
 	logger := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{}, logger)
-	backend, err := models.NewOllama(upstream, models.OllamaOptions{MaxIdleConns: 2 * slots})
+	po, err := cfg.PoolOptions()
 	if err != nil {
 		return "", nil, nil, err
 	}
-	svc := models.NewService(backend, models.Config{DefaultChat: model, Aliases: map[string]string{}})
-	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Logger: logger, Version: "loadtest"})
+	po.Ollama.MaxIdleConns = 2 * slots
+	p, err := pool.New(po)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	svc := models.NewService(p, models.Config{DefaultChat: model, Aliases: map[string]string{}})
+	srv := server.New(server.Options{Config: cfg, Pool: p, Models: svc, Metrics: m, Logger: logger, Version: "loadtest"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, nil, err

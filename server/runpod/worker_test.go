@@ -19,6 +19,7 @@ import (
 	"github.com/aurax/aurax/internal/testenv"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -41,16 +42,19 @@ func aurax(t *testing.T, ollamaURL, model string, slots int) (*Runner, func() bo
 	cfg := config.Default()
 	cfg.Ollama.URL = ollamaURL
 	cfg.Models.Default, cfg.Models.Embedding = model, ""
-	cfg.Queue.MaxInFlight = slots
+	cfg.Ollama.Parallel = slots
 	cfg.Server.DrainTimeout = 5 * time.Second
 	cfg.Auth.APIKeys = []string{"in-process-key"}
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{Window: time.Minute}, slog.New(slog.DiscardHandler))
-	backend, err := models.NewOllama(cfg.Ollama.URL, models.OllamaOptions{ConnectTimeout: time.Second, HeaderTimeout: time.Minute})
+	po, err := cfg.PoolOptions()
 	require.NoError(t, err)
-	svc := models.NewService(backend, models.Config{DefaultChat: model})
-	srv := server.New(server.Options{Config: cfg, Models: svc, Metrics: m, Version: "test"})
+	po.Ollama = models.OllamaOptions{ConnectTimeout: time.Second, HeaderTimeout: time.Minute}
+	p, err := pool.New(po)
+	require.NoError(t, err)
+	svc := models.NewService(p, models.Config{DefaultChat: model})
+	srv := server.New(server.Options{Config: cfg, Pool: p, Models: svc, Metrics: m, Version: "test"})
 	ip := NewInProcess()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,0 +1,159 @@
+package pool
+
+import (
+	"math"
+	"time"
+)
+
+// request is what routing needs to know of one request.
+type request struct {
+	model   string     // modelKey of the resolved model
+	tried   [2]*Engine // engines this request already failed on: never again
+	ahead   int        // requests waiting ahead of this one
+	defSvc  float64    // service time (s) assumed where an engine has no measure for the model
+	defLoad float64    // model load time (s) assumed where an engine has no measure
+}
+
+func (r *request) excluded(e *Engine) bool { return e == r.tried[0] || e == r.tried[1] }
+
+// decision is routing's answer. With no engine, the request waits: until a
+// slot frees or the engines change, and at the latest after wait (when not
+// zero); none means no engine can take it at all, so it fails now.
+type decision struct {
+	engine *Engine
+	load   bool // the engine does not have the model loaded: it will load it
+	wait   time.Duration
+	none   bool
+}
+
+// candidate is one engine as routing sees it for one request.
+type candidate struct {
+	e      *Engine
+	has    bool
+	loaded bool
+	svc    float64 // service time for the model, seconds
+	load   float64 // load time for the model, seconds
+	cost   float64 // expected completion time when free
+}
+
+// tieTolerance: costs within this share of the lowest are equal, so that
+// the noise of the service-time averages does not pin traffic to one engine.
+const tieTolerance = 0.05
+
+// route picks the engine for r among engines, a pure function of their
+// state, r and rnd (a random number for the power of two choices); buf is
+// scratch space, returned for reuse:
+//
+//  1. only routable engines with a share of slots, not tried by r, and that
+//     have r's model; when no engine lists the model, any of them (tags can
+//     be stale, and the engine's own answer is then authoritative);
+//  2. a free engine with the model loaded first;
+//  3. a free engine that would have to load the model only when the
+//     expected wait for a loaded one is longer than the load;
+//  4. among equals, the lowest expected completion time: the service time
+//     stretched by the share of slots busy (requests in one Ollama share its
+//     compute); then the power of two choices on the busy share of slots.
+func route(engines []*Engine, r *request, rnd uint64, buf []candidate) (decision, []candidate) {
+	cs := buf[:0]
+	starting, withModel := 0, 0
+	for _, e := range engines {
+		if r.excluded(e) {
+			continue
+		}
+		if e.state == StateStarting {
+			starting++
+		}
+		if !e.state.Routable() || e.slots < 1 {
+			continue
+		}
+		c := candidate{e: e, svc: r.defSvc, load: r.defLoad}
+		if ms := e.per[r.model]; ms != nil {
+			c.has, c.loaded = ms.has, ms.loaded
+			if ms.svc.n > 0 {
+				c.svc = ms.svc.v
+			}
+			if ms.load.n > 0 {
+				c.load = ms.load.v
+			}
+		}
+		if c.has {
+			withModel++
+		}
+		cs = append(cs, c)
+	}
+	if len(cs) == 0 {
+		return decision{none: starting == 0}, cs
+	}
+	if withModel == 0 {
+		for i := range cs {
+			cs[i].has, cs[i].loaded = true, true // no engine lists it: any may answer
+		}
+	}
+
+	const loadedClass, coldClass = 0, 1
+	minCost := [2]float64{math.Inf(1), math.Inf(1)}
+	var cold *candidate // the cheapest free engine that would load the model
+	minWait := math.Inf(1)
+	for i := range cs {
+		c := &cs[i]
+		if !c.has {
+			continue
+		}
+		e := c.e
+		if !e.free() {
+			if c.loaded { // the next of its slots to free, plus those queued ahead
+				minWait = min(minWait, c.svc*float64(e.inFlight-e.slots+1+r.ahead)/float64(e.slots))
+			}
+			c.cost = math.Inf(1)
+			continue
+		}
+		c.cost = c.svc * float64(e.inFlight+1) / float64(e.slots)
+		class := coldClass
+		if c.loaded {
+			class = loadedClass
+		}
+		if c.cost < minCost[class] {
+			minCost[class] = c.cost
+			if class == coldClass {
+				cold = c
+			}
+		}
+	}
+	class := loadedClass
+	switch {
+	case !math.IsInf(minCost[loadedClass], 1):
+	case cold != nil:
+		if minWait < cold.load {
+			return decision{wait: max(time.Duration(minWait*float64(time.Second)), time.Millisecond)}, cs
+		}
+		class = coldClass
+	default:
+		return decision{}, cs // every engine with the model is full
+	}
+
+	// The tied: free engines of the class within tieTolerance of its best.
+	limit := minCost[class] * (1 + tieTolerance)
+	n := 0
+	for i := range cs {
+		c := &cs[i]
+		if c.has && c.cost <= limit && c.loaded == (class == loadedClass) {
+			cs[n] = *c
+			n++
+		}
+	}
+	a := int(rnd % uint64(n))
+	b := a
+	if n > 1 {
+		b = int((rnd >> 32) % uint64(n-1))
+		if b >= a {
+			b++
+		}
+	}
+	ea, eb := cs[a].e, cs[b].e
+	pick := ea
+	// Power of two choices: the one with the smaller busy share of slots.
+	if eb.inFlight*ea.slots < ea.inFlight*eb.slots {
+		pick = eb
+	}
+	return decision{engine: pick, load: class == coldClass}, cs
+}
