@@ -10,7 +10,11 @@ import (
 // Chunker splits text into chunks of at most Size runes whose consecutive
 // chunks share up to Overlap runes of whole sentences. It breaks between
 // paragraphs (blank lines) first, then between sentences, then between
-// words; a single word longer than Size is cut.
+// words; a single word longer than Size is cut. Whitespace in prose
+// collapses to single spaces; a code block fenced with ``` or ~~~ (as
+// MarkdownText and HTMLText write code and <pre>) is one paragraph, blank
+// lines included, that keeps its line breaks and indentation and breaks
+// between lines (a line longer than Size is cut).
 type Chunker struct {
 	Size    int
 	Overlap int
@@ -24,13 +28,17 @@ func (c Chunker) Validate() error {
 	return nil
 }
 
-// unit is a sentence (or a piece of an oversized one); paraStart marks the
-// first unit of a paragraph.
+// unit is a sentence (or a piece of an oversized one) or a line of code;
+// paraStart marks the first unit of a paragraph, line a code line after
+// the first (joined to the one before by a line break).
 type unit struct {
 	text      string
 	runes     int
 	paraStart bool
+	line      bool
 }
+
+func (u unit) blank() bool { return strings.TrimSpace(u.text) == "" }
 
 // Split returns the chunks of text, in order; empty text gives none.
 func (c Chunker) Split(text string) []string {
@@ -57,6 +65,9 @@ func (c Chunker) Split(text string) []string {
 			keep++
 		}
 		cur = append([]unit(nil), cur[len(cur)-keep:]...)
+		for len(cur) > 0 && cur[0].blank() {
+			cur = cur[1:] // no chunk starts with a blank code line
+		}
 		curLen, fresh = length(cur), 0
 	}
 	for _, u := range c.units(text) {
@@ -68,9 +79,14 @@ func (c Chunker) Split(text string) []string {
 				cur, curLen = cur[:0], 0 // the overlap does not fit with u: drop it
 			}
 		}
+		if len(cur) == 0 && u.blank() {
+			continue
+		}
 		curLen += sep(u, len(cur) == 0) + u.runes
 		cur = append(cur, u)
-		fresh++
+		if !u.blank() {
+			fresh++ // a chunk of overlap and blank lines only is not emitted
+		}
 	}
 	if fresh > 0 {
 		chunks = append(chunks, joinUnits(cur))
@@ -102,24 +118,35 @@ func joinUnits(us []unit) string {
 	var b strings.Builder
 	for i, u := range us {
 		if i > 0 {
-			if u.paraStart {
+			switch {
+			case u.paraStart:
 				b.WriteString("\n\n")
-			} else {
+			case u.line:
+				b.WriteByte('\n')
+			default:
 				b.WriteByte(' ')
 			}
 		}
 		b.WriteString(u.text)
 	}
-	return b.String()
+	return strings.TrimRightFunc(b.String(), unicode.IsSpace) // blank code lines at the end
 }
 
-// units splits text into paragraphs, sentences, and pieces of at most Size
-// runes.
+// units splits text into paragraphs, then prose into sentences and
+// pieces of at most Size runes, code into lines.
 func (c Chunker) units(text string) []unit {
 	var out []unit
 	for _, para := range paragraphs(text) {
+		if para.code != nil {
+			for i, line := range para.code {
+				for j, piece := range c.cut(line) {
+					out = append(out, unit{text: piece, runes: utf8.RuneCountInString(piece), paraStart: i == 0 && j == 0, line: i > 0 || j > 0})
+				}
+			}
+			continue
+		}
 		first := true
-		for _, s := range sentences(para) {
+		for _, s := range sentences(para.prose) {
 			for _, piece := range c.pieces(s) {
 				out = append(out, unit{text: piece, runes: utf8.RuneCountInString(piece), paraStart: first})
 				first = false
@@ -129,16 +156,80 @@ func (c Chunker) units(text string) []unit {
 	return out
 }
 
-// paragraphs splits on blank lines and collapses whitespace inside each.
-func paragraphs(text string) []string {
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	var out []string
-	for _, p := range strings.Split(text, "\n\n") {
-		if p = strings.Join(strings.Fields(p), " "); p != "" {
-			out = append(out, p)
+// paragraph is prose, its whitespace collapsed, or the lines of a fenced
+// code block, fences included, trailing whitespace trimmed.
+type paragraph struct {
+	prose string
+	code  []string
+}
+
+// paragraphs splits text on blank lines outside code fences. A fence is a
+// line of three or more backticks or tildes indented by at most three
+// spaces; the block ends at a line of at least as many of the same
+// character, or at the end of the text.
+func paragraphs(text string) []paragraph {
+	var (
+		out   []paragraph
+		prose []string
+		code  []string
+		close string // the closing fence's prefix while in code
+	)
+	flush := func() {
+		if p := strings.Join(strings.Fields(strings.Join(prose, " ")), " "); p != "" {
+			out = append(out, paragraph{prose: p})
 		}
+		prose = prose[:0]
+	}
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		line = strings.TrimRightFunc(line, unicode.IsSpace)
+		if close != "" {
+			code = append(code, line)
+			if t := strings.TrimLeft(line, " "); len(line)-len(t) <= 3 && strings.HasPrefix(t, close) && strings.Trim(t, close[:1]) == "" {
+				out = append(out, paragraph{code: code})
+				code, close = nil, ""
+			}
+			continue
+		}
+		if f := openFence(line); f != "" {
+			flush()
+			code, close = []string{line}, f
+			continue
+		}
+		if strings.TrimSpace(line) == "" {
+			flush()
+			continue
+		}
+		prose = append(prose, line)
+	}
+	flush()
+	if code != nil {
+		out = append(out, paragraph{code: code}) // unterminated: to the end
 	}
 	return out
+}
+
+// openFence returns the fence that line opens ("```", "~~~~"), or "".
+func openFence(line string) string {
+	t := strings.TrimLeft(line, " ")
+	if len(line)-len(t) > 3 || len(t) < 3 || (t[0] != '`' && t[0] != '~') {
+		return ""
+	}
+	n := len(t) - len(strings.TrimLeft(t, t[:1]))
+	if n < 3 || (t[0] == '`' && strings.Contains(t[n:], "`")) {
+		return ""
+	}
+	return t[:n]
+}
+
+// cut cuts a code line longer than Size at rune boundaries.
+func (c Chunker) cut(line string) []string {
+	out := []string{}
+	for utf8.RuneCountInString(line) > c.Size {
+		i := runeOffset(line, c.Size)
+		out = append(out, line[:i])
+		line = line[i:]
+	}
+	return append(out, line)
 }
 
 // sentences splits after '.', '!', '?' (and their CJK forms) followed by a

@@ -26,6 +26,15 @@ func TestChunkerSplit(t *testing.T) {
 		{"abbreviation", Chunker{Size: 20}, "See e.g. this. Dr. Who is here.", []string{"See e.g. this.", "Dr. Who is here."}},
 		{"cjk", Chunker{Size: 4}, "你好。再见。", []string{"你好。", "再见。"}},
 		{"whitespace collapsed", Chunker{Size: 50}, "a\n b\t c", []string{"a b c"}},
+		{"code keeps lines", Chunker{Size: 100}, "Intro  text.\n\n```go\nfunc f() {\n\treturn a  *  b\n}\n```\n\nAfter.",
+			[]string{"Intro text.\n\n```go\nfunc f() {\n\treturn a  *  b\n}\n```\n\nAfter."}},
+		{"blank line inside code", Chunker{Size: 100}, "~~~\na\n\n  b   \n~~~", []string{"~~~\na\n\n  b\n~~~"}},
+		{"code split between lines", Chunker{Size: 23}, "```\nline one\nline two\nline three\n```", []string{"```\nline one\nline two", "line three\n```"}},
+		{"code after prose line", Chunker{Size: 100}, "Run:\n```\nmake  test\n```", []string{"Run:\n\n```\nmake  test\n```"}},
+		{"long code line cut", Chunker{Size: 4}, "```\nabcdefghij\n```", []string{"```", "abcd", "efgh", "ij", "```"}},
+		{"unterminated fence", Chunker{Size: 100}, "```\na\n\nb", []string{"```\na\n\nb"}},
+		{"not a fence", Chunker{Size: 100}, "``a``\n\n    ```\nx  y", []string{"``a``\n\n``` x y"}},
+		{"chunk never starts blank", Chunker{Size: 6, Overlap: 2}, "```\nab\n\n\ncd\n```", []string{"```\nab", "cd\n```"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +64,8 @@ func TestChunkerInvariants(t *testing.T) {
 func FuzzChunker(f *testing.F) {
 	f.Add("Hello there. General Kenobi!\n\nYou are a bold one.", 20, 5)
 	f.Add("你好。再见。", 3, 1)
+	f.Add("x\n\n```go\nfunc f() {\n\n\treturn 1\n}\n```\n\ny", 12, 4)
+	f.Add("~~~~\n  \n~~~\n~~~~", 2, 1)
 	f.Fuzz(func(t *testing.T, text string, size, overlap int) {
 		c := Chunker{Size: int(uint(size)%200) + 1}
 		c.Overlap = int(uint(overlap) % uint(c.Size))

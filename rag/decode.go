@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"golang.org/x/net/html"
 )
 
 // Document is one text to ingest. ID identifies it within a collection:
@@ -179,110 +176,3 @@ func jsonDocument(o map[string]json.RawMessage, textField string) (Document, err
 	}
 	return d, nil
 }
-
-var (
-	mdImage    = regexp.MustCompile(`!\[([^\]]*)\]\([^)]*\)`)
-	mdLink     = regexp.MustCompile(`\[([^\]]+)\]\([^)]*\)`)
-	mdEmphasis = regexp.MustCompile("(\\*\\*|__|\\*|`)")
-	mdHeading  = regexp.MustCompile(`^\s{0,3}#{1,6}\s+`)
-	mdList     = regexp.MustCompile(`^\s*([-*+]|\d+[.)])\s+`)
-	mdQuote    = regexp.MustCompile(`^\s*>\s?`)
-	mdRule     = regexp.MustCompile(`^\s{0,3}([-*_]\s*){3,}$`)
-)
-
-// MarkdownText strips Markdown syntax: headings, emphasis, link and image
-// targets, list and quote markers, fences (their code is kept). Headings
-// become their own paragraphs so the chunker breaks there.
-func MarkdownText(src string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(strings.ReplaceAll(src, "\r\n", "\n"), "\n") {
-		t := strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~"):
-			b.WriteString("\n")
-			continue
-		case mdRule.MatchString(line):
-			b.WriteString("\n")
-			continue
-		case mdHeading.MatchString(line):
-			line = "\n" + mdHeading.ReplaceAllString(line, "") + "\n"
-		}
-		line = mdQuote.ReplaceAllString(line, "")
-		line = mdList.ReplaceAllString(line, "")
-		line = mdImage.ReplaceAllString(line, "$1")
-		line = mdLink.ReplaceAllString(line, "$1")
-		line = mdEmphasis.ReplaceAllString(line, "")
-		b.WriteString(line)
-		b.WriteByte('\n')
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// HTMLText extracts the visible text of an HTML document and its <title>.
-// Block elements become paragraph breaks; script, style, noscript,
-// template and svg content is dropped.
-func HTMLText(data []byte) (text, title string) {
-	z := html.NewTokenizer(bytes.NewReader(data))
-	var b strings.Builder
-	skip := 0
-	inTitle := false
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			return strings.TrimSpace(collapseBlankLines(b.String())), strings.TrimSpace(title)
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "noscript", "template", "svg":
-				if tt == html.StartTagToken {
-					skip++
-				}
-			case "title":
-				inTitle = true
-			case "br":
-				b.WriteByte('\n')
-			default:
-				if blockTag(string(name)) {
-					b.WriteString("\n\n")
-				}
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "noscript", "template", "svg":
-				if skip > 0 {
-					skip--
-				}
-			case "title":
-				inTitle = false
-			default:
-				if blockTag(string(name)) {
-					b.WriteString("\n\n")
-				}
-			}
-		case html.TextToken:
-			if inTitle {
-				title += string(z.Text())
-				continue
-			}
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		}
-	}
-}
-
-func blockTag(name string) bool {
-	switch name {
-	case "p", "div", "section", "article", "header", "footer", "main", "aside", "nav",
-		"h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "table", "tr", "blockquote",
-		"pre", "hr", "dl", "dt", "dd", "figure", "figcaption", "body":
-		return true
-	}
-	return false
-}
-
-var blankLines = regexp.MustCompile(`\n[ \t]*\n(\s*\n)*`)
-
-func collapseBlankLines(s string) string { return blankLines.ReplaceAllString(s, "\n\n") }

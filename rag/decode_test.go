@@ -13,7 +13,7 @@ func TestDecodeFile(t *testing.T) {
 		err              error
 	}{
 		{"txt", "a.txt", "hello\n\nworld", []Document{{ID: "a.txt", Text: "hello\n\nworld", Metadata: Metadata{"source": "a.txt"}}}, nil},
-		{"md", "d/a.md", "# Title\nSome **bold** [link](http://x) and `code`.\n- item", []Document{{ID: "d/a.md", Text: "Title\n\nSome bold link and code.\nitem", Metadata: Metadata{"source": "d/a.md"}}}, nil},
+		{"md", "d/a.md", "# Title\nSome **bold** [link](http://x) and `code`.\n- item", []Document{{ID: "d/a.md", Text: "Title\n\nSome bold link and code.\n\nitem", Metadata: Metadata{"source": "d/a.md"}}}, nil},
 		{"html", "p.html", "<html><head><title>T</title><style>x{}</style></head><body><p>One</p><script>bad()</script><div>Two<br>three</div></body></html>",
 			[]Document{{ID: "p.html", Text: "One\n\nTwo\nthree", Metadata: Metadata{"source": "p.html", "title": "T"}}}, nil},
 		{"json array", "x.json", `[{"id":"k1","text":"t1","lang":"en","metadata":{"n":1}},{"text":"t2"}]`,

@@ -4,8 +4,11 @@
 //
 // The pieces, in the order data flows through them:
 //
-//   - DecodeFile / DecodeJSON turn outside input into Documents.
-//   - Chunker splits a Document's text at paragraph and sentence boundaries.
+//   - DecodeFile / DecodeJSON turn outside input into Documents; Markdown
+//     (parsed by goldmark) and HTML become plain text whose code blocks
+//     stay verbatim inside ``` fences.
+//   - Chunker splits a Document's text at paragraph and sentence
+//     boundaries, and fenced code between lines.
 //   - Embedder is the model service's embed call; NewCachedEmbedder adds
 //     batching, bounded concurrency and an LRU cache.
 //   - Ingester embeds chunks and upserts them with deterministic ids, so

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,9 +44,9 @@ func ingestMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	paths := fs.Args()
 	switch {
 	case collection == "":
-		return errors.New("--collection is required")
+		return usageErrorf("--collection is required")
 	case len(paths) == 0:
-		return errors.New("no paths to ingest: aurax ingest --collection NAME [flags] PATH...")
+		return usageErrorf("no paths to ingest: aurax ingest --collection NAME [flags] PATH...")
 	}
 	if err := rag.ValidateCollectionName(collection); err != nil {
 		return fmt.Errorf("--collection: %w", err)

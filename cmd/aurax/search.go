@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,9 +53,9 @@ func searchMain(ctx context.Context, args []string, stdout io.Writer) error {
 	query := strings.TrimSpace(strings.Join(fs.Args(), " "))
 	switch {
 	case collection == "":
-		return errors.New("--collection is required")
+		return usageErrorf("--collection is required")
 	case query == "":
-		return errors.New(`no query: aurax search --collection NAME [flags] "query"`)
+		return usageErrorf(`no query: aurax search --collection NAME [flags] "query"`)
 	}
 	req := rag.Request{Collection: collection, Query: query, TopK: topK}
 	if minScore != 0 {

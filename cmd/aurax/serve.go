@@ -10,10 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
@@ -28,20 +29,21 @@ func init() {
 	register("serve", "start the API server (the default command)", runServe)
 }
 
-// loadConfig parses the common --config flag and loads the configuration.
+// loadConfig parses the common --config flag and the command's own (see
+// parseFlags for help, bad flags and unexpected arguments) and loads the
+// configuration.
 func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs := newFlagSet(name)
 	path := fs.String("config", os.Getenv("AURAX_CONFIG"), "YAML configuration file (env AURAX_CONFIG)")
 	if extra != nil {
 		extra(fs)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: aurax %s [flags]\n\nflags:\n", name)
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nsettings (YAML path, environment variable, default):")
-		printSettings(fs.Output())
+		printUsage(fs, name)
+		fmt.Fprintln(fs.Output(), "\nsettings (YAML path, environment variable, default; then what it does):")
+		printSettings(fs.Output(), helpWidth)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return config.Config{}, fs, err
 	}
 	cfg, err := config.Load(*path, lookupEnv)
@@ -69,13 +71,61 @@ func lookupEnv(key string) (string, bool) {
 	return "", false
 }
 
-func printSettings(w io.Writer) {
+// helpWidth is the width --help's settings table fits in.
+const helpWidth = 100
+
+// printSettings lists every setting in width columns: the YAML path and
+// environment variable aligned, the default after them when it fits (else
+// at the end of the help), and the help below, wrapped and indented.
+func printSettings(w io.Writer, width int) {
+	const indent = "      "
 	def := config.Default()
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, s := range config.Settings(&def) {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Path, s.Env, s.Value, s.Help)
+	settings := config.Settings(&def)
+	wp, we := 0, 0
+	for _, s := range settings {
+		wp, we = max(wp, len(s.Path)), max(we, len(s.Env))
 	}
-	tw.Flush()
+	for _, s := range settings {
+		head := fmt.Sprintf("  %-*s  %-*s", wp, s.Path, we, s.Env)
+		help := s.Help
+		if v := s.Value; v != "" {
+			if len(head)+2+utf8.RuneCountInString(v) <= width && strconv.Quote(v) == `"`+v+`"` {
+				head += "  " + v
+			} else {
+				help = strings.TrimSpace(help + " (default " + strconv.Quote(v) + ")")
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(head, " "))
+		for _, line := range wrap(help, width-len(indent)) {
+			fmt.Fprintln(w, indent+line)
+		}
+	}
+}
+
+// wrap breaks text into lines of at most width runes at spaces, cutting a
+// longer word.
+func wrap(text string, width int) []string {
+	var lines []string
+	var line []rune
+	for _, word := range strings.Fields(text) {
+		r := []rune(word)
+		if len(line) > 0 && len(line)+1+len(r) > width {
+			lines, line = append(lines, string(line)), line[:0]
+		}
+		if len(line) > 0 {
+			line = append(line, ' ')
+		}
+		for len(line)+len(r) > width {
+			n := width - len(line)
+			lines, line = append(lines, string(append(line, r[:n]...))), line[:0]
+			r = r[n:]
+		}
+		line = append(line, r...)
+	}
+	if len(line) > 0 {
+		lines = append(lines, string(line))
+	}
+	return lines
 }
 
 func newLogger(cfg config.Server, w io.Writer) *slog.Logger {

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -41,7 +40,7 @@ type simSettings struct {
 
 func runSimulate(args []string) error {
 	opt := sim.DefaultOptions()
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs := newFlagSet("simulate")
 	trace := fs.String("trace", "", "trace CSV: Azure (TIMESTAMP,ContextTokens,GeneratedTokens) or offsets in seconds[,prompt,generated]")
 	configFile := fs.String("config", "", "YAML file with a scaling: section (AURAX config) and a simulate: section")
 	policy := fs.String("policy", "", "policy name, comma-separated names, or all (default: the configured policy)")
@@ -60,12 +59,11 @@ func runSimulate(args []string) error {
 	fs.Float64Var(&opt.Model.Warmup, "warmup", opt.Model.Warmup, "seconds replayed but not counted")
 	fs.Float64Var(&opt.Target, "target", opt.Target, "SLO attainment target")
 	fs.Float64Var(&opt.Price, "price", opt.Price, "USD per replica-hour")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *trace == "" {
-		fs.Usage()
-		return errors.New("--trace is required")
+		return usageErrorf("--trace is required (see 'aurax simulate --help')")
 	}
 	if *configFile != "" {
 		if err := loadSimConfig(*configFile, &opt); err != nil {
@@ -76,7 +74,7 @@ func runSimulate(args []string) error {
 		return err
 	}
 	if opt.Model.Slots < 1 || opt.Model.PrefillTPS <= 0 || opt.Model.DecodeTPS <= 0 || *rateScale <= 0 || *timeScale <= 0 {
-		return errors.New("--slots, --prefill-tps, --decode-tps, --rate-scale and --time-scale must be positive")
+		return usageErrorf("--slots, --prefill-tps, --decode-tps, --rate-scale and --time-scale must be positive")
 	}
 	f, err := os.Open(*trace)
 	if err != nil {

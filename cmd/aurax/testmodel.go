@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
@@ -14,13 +13,10 @@ func init() {
 
 // runTestModel writes the models scripts/ollama-up.sh imports into Ollama.
 func runTestModel(args []string) error {
-	fs := flag.NewFlagSet("testmodel", flag.ContinueOnError)
+	fs := newFlagSet("testmodel")
 	out := fs.String("out", ".cache/testmodels", "directory to write the GGUF files and Modelfiles into")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	f, err := testmodel.Write(*out)
 	if err != nil {

@@ -10,7 +10,10 @@ import (
 var buildVersion = ""
 
 func init() {
-	register("version", "print the version", func([]string) error {
+	register("version", "print the version", func(args []string) error {
+		if err := parseFlags(newFlagSet("version"), args); err != nil {
+			return err
+		}
 		fmt.Printf("aurax %s (%s, %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
 	})

@@ -33,11 +33,12 @@ type Workers struct {
 	IdleTimeout int `json:"idleTimeout"`
 }
 
-// Scaling is RunPod's scaler setting.
+// Scaling is RunPod's scaler setting: queueDelay is seconds as a JSON
+// number (fractional allowed), requestCount an integer.
 type Scaling struct {
-	Type         string `json:"type"`
-	QueueDelay   int    `json:"queueDelay,omitempty"`
-	RequestCount int    `json:"requestCount,omitempty"`
+	Type         string  `json:"type"`
+	QueueDelay   float64 `json:"queueDelay,omitempty"`
+	RequestCount int     `json:"requestCount,omitempty"`
 }
 
 // Jobs are /health's job counters.
@@ -255,7 +256,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, body []byte) int {
 			writeJSON(w, status, answer)
 			return status
 		}
-		writeJSON(w, http.StatusOK, a.ep)
+		writeJSON(w, http.StatusOK, a.endpointObject())
 	case "workers":
 		h := a.health()
 		s := map[string]int64{"running": h.Workers["running"], "idle": h.Workers["idle"],
@@ -285,7 +286,8 @@ func (a *API) inject(w http.ResponseWriter, f Failure) int {
 }
 
 // patchBody is what PATCH accepts: unknown fields are rejected at every
-// level, and numbers must be integers.
+// level, and numbers must be integers except queueDelay (seconds, any
+// positive number).
 type patchBody struct {
 	Name    *string `json:"name"`
 	Workers *struct {
@@ -294,9 +296,9 @@ type patchBody struct {
 		IdleTimeout *int `json:"idleTimeout"`
 	} `json:"workers"`
 	Scaling *struct {
-		Type         *string `json:"type"`
-		QueueDelay   *int    `json:"queueDelay"`
-		RequestCount *int    `json:"requestCount"`
+		Type         *string  `json:"type"`
+		QueueDelay   *float64 `json:"queueDelay"`
+		RequestCount *int     `json:"requestCount"`
 	} `json:"scaling"`
 }
 
@@ -334,8 +336,8 @@ func (a *API) patch(r *http.Request, body []byte) (int, any) {
 		}
 		switch *s.Type {
 		case "QUEUE_DELAY":
-			if s.QueueDelay == nil || *s.QueueDelay < 1 || s.RequestCount != nil {
-				return http.StatusBadRequest, errBody("QUEUE_DELAY takes queueDelay >= 1 only")
+			if s.QueueDelay == nil || *s.QueueDelay <= 0 || s.RequestCount != nil {
+				return http.StatusBadRequest, errBody("QUEUE_DELAY takes queueDelay > 0 only")
 			}
 			ep.Scaling = Scaling{Type: *s.Type, QueueDelay: *s.QueueDelay}
 		case "REQUEST_COUNT":
@@ -360,6 +362,27 @@ func (a *API) patch(r *http.Request, body []byte) (int, any) {
 		a.onChange(ep)
 	}
 	return http.StatusOK, ep
+}
+
+// readOnly are fields a real endpoint object carries besides the settings
+// the provider manages (names as RunPod's endpoint objects publish them);
+// a client must ignore them.
+var readOnly = map[string]any{
+	"computeType": "GPU", "gpuTypeIds": []string{"NVIDIA GeForce RTX 4090"}, "gpuCount": 1,
+	"templateId": "tmpl0fake", "version": 3, "executionTimeoutMs": 600000, "flashboot": true,
+	"dataCenterIds": []string{"EU-RO-1"}, "env": map[string]string{"AURAX_PROFILE": "prod"},
+	"createdAt": "2026-01-02T03:04:05Z",
+}
+
+// endpointObject is GET /v2/serverless/{id}'s answer: the endpoint's
+// settings and the read-only fields.
+func (a *API) endpointObject() map[string]any {
+	obj := map[string]any{}
+	for k, v := range readOnly {
+		obj[k] = v
+	}
+	obj["id"], obj["name"], obj["workers"], obj["scaling"] = a.ep.ID, a.ep.Name, a.ep.Workers, a.ep.Scaling
+	return obj
 }
 
 func errBody(format string, args ...any) map[string]string {

@@ -150,7 +150,7 @@ func (r *Replay) step() {
 			want = max(want, int(math.Ceil(float64(len(r.queue)+r.inProgress())/float64(s.RequestCount))))
 		}
 	case "QUEUE_DELAY":
-		if len(r.queue) > 0 && now-r.jobs[r.queue[0]].At > float64(s.QueueDelay) && starting == 0 {
+		if len(r.queue) > 0 && now-r.jobs[r.queue[0]].At > s.QueueDelay && starting == 0 {
 			want = max(want, len(r.workers)+1)
 		} else {
 			want = max(want, len(r.workers)) // QUEUE_DELAY only adds; idle workers leave below

@@ -45,10 +45,9 @@ const (
 	tokenTypeControl = 3
 )
 
-// poolingMean makes Ollama load the file as qwen3_embed with mean pooling:
-// with near-identity blocks a text's vector is then its normalised bag of
-// bytes, so texts sharing words are closer than unrelated ones, which keeps
-// retrieval tests meaningful.
+// poolingMean makes Ollama load the file as qwen3_embed with mean pooling
+// (pooling.TypeMean is 1 in Ollama v0.17.4; 2 is the first token, 3 the
+// last): the vector is the mean over the text's tokens (see embed.go).
 const poolingMean uint32 = 1
 
 // chatTemplate is ChatML, as qwen3 uses; stop is the token that ends a turn.
@@ -136,9 +135,9 @@ func writeAtomic(path string, write func(*os.File) error) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// writeGGUF writes one model. The embedding variant differs only in
-// pooling_type and in its input embeddings lacking the steering dimensions
-// (see weights), which would otherwise dominate every vector.
+// writeGGUF writes one model. The chat model is byte-level with steered
+// random weights (weights.go); the embedding model has the same shape but
+// its own vocabulary and lexical weights (embed.go), and pooling_type.
 func writeGGUF(w *os.File, embed bool) error {
 	kv := ggml.KV{
 		"general.architecture":             "qwen3",
@@ -152,7 +151,7 @@ func writeGGUF(w *os.File, embed bool) error {
 		"attention.head_count_kv":          uint32(HeadCountKV),
 		"attention.key_length":             uint32(HeadDim),
 		"attention.value_length":           uint32(HeadDim),
-		"attention.layer_norm_rms_epsilon": float32(1e-6),
+		"attention.layer_norm_rms_epsilon": float32(rmsEpsilon),
 		"rope.freq_base":                   float32(1e6),
 		"tokenizer.ggml.model":             "gpt2",
 		"tokenizer.ggml.pre":               "qwen2",
@@ -164,11 +163,16 @@ func writeGGUF(w *os.File, embed bool) error {
 		"tokenizer.ggml.padding_token_id":  uint32(TokenEndOfText),
 		"tokenizer.ggml.add_bos_token":     false,
 	}
-	if embed {
-		kv["general.name"] = EmbedModel
-		kv["pooling_type"] = poolingMean
+	if !embed {
+		return ggml.WriteGGUF(w, kv, weights())
 	}
-	return ggml.WriteGGUF(w, kv, weights(embed))
+	v := newEmbedVocab()
+	kv["general.name"] = EmbedModel
+	kv["pooling_type"] = poolingMean
+	kv["tokenizer.ggml.tokens"] = v.tokens
+	kv["tokenizer.ggml.token_type"] = v.types
+	kv["tokenizer.ggml.merges"] = v.merges
+	return ggml.WriteGGUF(w, kv, embedWeights(v))
 }
 
 // vocabulary is the 256 GPT-2 byte-level symbols, in byte order, then the

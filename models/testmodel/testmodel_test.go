@@ -87,31 +87,37 @@ func TestGGUFDecodes(t *testing.T) {
 	f, err := testmodel.Write(t.TempDir())
 	require.NoError(t, err)
 
-	n, v := uint64(testmodel.EmbeddingLength), uint64(testmodel.VocabSize)
+	n := uint64(testmodel.EmbeddingLength)
 	q, kv := uint64(testmodel.HeadCount*testmodel.HeadDim), uint64(testmodel.HeadCountKV*testmodel.HeadDim)
 	ffn, hd := uint64(testmodel.FeedForward), uint64(testmodel.HeadDim)
-	wantShapes := map[string][]uint64{
-		"token_embd.weight":  {n, v},
-		"output.weight":      {n, v},
-		"output_norm.weight": {n},
-	}
-	for b := range testmodel.BlockCount {
-		for name, shape := range map[string][]uint64{
-			"attn_norm": {n}, "attn_q": {n, q}, "attn_k": {n, kv}, "attn_v": {n, kv},
-			"attn_output": {q, n}, "attn_q_norm": {hd}, "attn_k_norm": {hd},
-			"ffn_norm": {n}, "ffn_gate": {n, ffn}, "ffn_up": {n, ffn}, "ffn_down": {ffn, n},
-		} {
-			wantShapes[fmt.Sprintf("blk.%d.%s.weight", b, name)] = shape
+	shapes := func(vocab uint64, output bool) map[string][]uint64 {
+		want := map[string][]uint64{
+			"token_embd.weight":  {n, vocab},
+			"output_norm.weight": {n},
 		}
+		if output {
+			want["output.weight"] = []uint64{n, vocab}
+		}
+		for b := range testmodel.BlockCount {
+			for name, shape := range map[string][]uint64{
+				"attn_norm": {n}, "attn_q": {n, q}, "attn_k": {n, kv}, "attn_v": {n, kv},
+				"attn_output": {q, n}, "attn_q_norm": {hd}, "attn_k_norm": {hd},
+				"ffn_norm": {n}, "ffn_gate": {n, ffn}, "ffn_up": {n, ffn}, "ffn_down": {ffn, n},
+			} {
+				want[fmt.Sprintf("blk.%d.%s.weight", b, name)] = shape
+			}
+		}
+		return want
 	}
 
 	for _, tc := range []struct {
 		path    string
 		name    string
 		pooling bool
+		vocab   int
 	}{
-		{f.ChatGGUF, testmodel.ChatModel, false},
-		{f.EmbedGGUF, testmodel.EmbedModel, true},
+		{f.ChatGGUF, testmodel.ChatModel, false, testmodel.VocabSize},
+		{f.EmbedGGUF, testmodel.EmbedModel, true, testmodel.EmbedVocabSize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := decode(t, tc.path)
@@ -137,8 +143,8 @@ func TestGGUFDecodes(t *testing.T) {
 
 			tokens := k.Strings("tokenizer.ggml.tokens")
 			types := k.Ints("tokenizer.ggml.token_type")
-			require.Len(t, tokens, testmodel.VocabSize)
-			require.Len(t, types, testmodel.VocabSize)
+			require.Len(t, tokens, tc.vocab)
+			require.Len(t, types, tc.vocab)
 			for i, tok := range []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"} {
 				require.Equal(t, tok, tokens[256+i])
 				require.Equal(t, int32(3), types[256+i], "%s is a control token", tok)
@@ -149,24 +155,26 @@ func TestGGUFDecodes(t *testing.T) {
 				require.Equalf(t, uint32(0), tt.Kind, "%s is F32", tt.Name)
 				got[tt.Name] = tt.Shape
 			}
-			require.Equal(t, wantShapes, got)
+			require.Equal(t, shapes(uint64(tc.vocab), !tc.pooling), got, "the embedding model has no output.weight")
 		})
 	}
 }
 
 // TestVocabularyIsGPT2ByteLevel checks the symbols Ollama's BPE tokenizer
-// looks bytes up by: token i is byte i.
+// looks bytes up by: token i is byte i, in both models.
 func TestVocabularyIsGPT2ByteLevel(t *testing.T) {
 	f, err := testmodel.Write(t.TempDir())
 	require.NoError(t, err)
-	tokens := decode(t, f.ChatGGUF).KV().Strings("tokenizer.ggml.tokens")
-	for b, want := range map[int]string{'a': "a", '!': "!", '~': "~", ' ': "Ġ", '\n': "Ċ", 0: "Ā", 0xAD: "Ń", 0xFF: "ÿ"} {
-		require.Equalf(t, want, tokens[b], "token for byte %#x", b)
-	}
-	seen := map[string]bool{}
-	for _, tok := range tokens {
-		require.False(t, seen[tok], "duplicate token %q", tok)
-		seen[tok] = true
+	for _, path := range []string{f.ChatGGUF, f.EmbedGGUF} {
+		tokens := decode(t, path).KV().Strings("tokenizer.ggml.tokens")
+		for b, want := range map[int]string{'a': "a", '!': "!", '~': "~", ' ': "Ġ", '\n': "Ċ", 0: "Ā", 0xAD: "Ń", 0xFF: "ÿ"} {
+			require.Equalf(t, want, tokens[b], "%s: token for byte %#x", filepath.Base(path), b)
+		}
+		seen := map[string]bool{}
+		for _, tok := range tokens {
+			require.False(t, seen[tok], "%s: duplicate token %q", filepath.Base(path), tok)
+			seen[tok] = true
+		}
 	}
 }
 

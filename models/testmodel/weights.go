@@ -43,9 +43,8 @@ const (
 	randomSeed = 0x61757261782d746d // "aurax-tm"
 )
 
-// weights returns every tensor of the model. For the embedding model the
-// steering dimensions stay zero: they would make all vectors alike.
-func weights(embed bool) []*ggml.Tensor {
+// weights returns every tensor of the chat model.
+func weights() []*ggml.Tensor {
 	r := rng(randomSeed)
 	n, v := EmbeddingLength, VocabSize
 
@@ -57,12 +56,9 @@ func weights(embed bool) []*ggml.Tensor {
 			row[i] = r.uniform(embedStd)
 		}
 		letter := t < 256 && isLetter(byte(t))
-		row[dimBias], row[dimFresh] = 0, 0
-		if !embed {
-			row[dimBias] = biasValue
-			if !letter {
-				row[dimFresh] = freshFlag
-			}
+		row[dimBias], row[dimFresh] = biasValue, 0
+		if !letter {
+			row[dimFresh] = freshFlag
 		}
 
 		out := output[t*n : (t+1)*n]

@@ -12,7 +12,7 @@ import (
 func nextToken(t *testing.T, last int, temperature float64) []float64 {
 	t.Helper()
 	var embd, out f32s
-	for _, ts := range weights(false) {
+	for _, ts := range weights() {
 		switch ts.Name {
 		case "token_embd.weight":
 			embd = ts.WriterTo.(f32s)

@@ -24,18 +24,20 @@ type Workers struct {
 	IdleTimeout int `json:"idleTimeout"`
 }
 
-// Scaler is RunPod's own scaler: Type QUEUE_DELAY reads QueueDelay
-// (seconds), REQUEST_COUNT reads RequestCount (requests per worker).
+// Scaler is RunPod's own scaler: Type QUEUE_DELAY reads QueueDelay, the
+// seconds a job may wait before a worker is added (a JSON number, so
+// fractional: 2.5); REQUEST_COUNT reads RequestCount, the requests per
+// worker (an integer).
 type Scaler struct {
-	Type         string `json:"type"`
-	QueueDelay   int    `json:"queueDelay,omitempty"`
-	RequestCount int    `json:"requestCount,omitempty"`
+	Type         string  `json:"type"`
+	QueueDelay   float64 `json:"queueDelay,omitempty"`
+	RequestCount int     `json:"requestCount,omitempty"`
 }
 
 // Value is the scaler's number for its type.
-func (s Scaler) Value() int {
+func (s Scaler) Value() float64 {
 	if s.Type == ScalerRequestCount {
-		return s.RequestCount
+		return float64(s.RequestCount)
 	}
 	return s.QueueDelay
 }
@@ -81,19 +83,29 @@ func decodeStrict(b []byte, v any, what string) error {
 	return nil
 }
 
-// DecodeEndpoint decodes an endpoint, rejecting impossible bounds.
+// maxQueueDelay bounds a decoded queueDelay: a day, far above any real
+// setting, so that a garbage number is an error rather than a scaler that
+// never fires.
+const maxQueueDelay = 24 * 60 * 60
+
+// DecodeEndpoint decodes an endpoint as GET /v2/serverless/{id} returns
+// it: fields other than id, name, workers and scaling are ignored; worker
+// bounds and requestCount must be integers, queueDelay any number (seconds).
+// Impossible bounds and negative or absurd scaler values are errors.
 func DecodeEndpoint(b []byte) (Endpoint, error) {
 	var e Endpoint
 	if err := decodeStrict(b, &e, "endpoint"); err != nil {
 		return e, err
 	}
-	switch {
+	switch q := e.Scaling.QueueDelay; {
 	case e.Workers.Min < 0 || e.Workers.Max < 0 || e.Workers.IdleTimeout < 0:
-		return e, errors.New("decode endpoint: negative worker setting")
+		return e, fmt.Errorf("decode endpoint: negative worker setting (min %d, max %d, idleTimeout %d)", e.Workers.Min, e.Workers.Max, e.Workers.IdleTimeout)
 	case e.Workers.Min > e.Workers.Max:
 		return e, fmt.Errorf("decode endpoint: workers.min %d above workers.max %d", e.Workers.Min, e.Workers.Max)
-	case e.Scaling.QueueDelay < 0 || e.Scaling.RequestCount < 0:
-		return e, errors.New("decode endpoint: negative scaler value")
+	case q < 0 || q > maxQueueDelay:
+		return e, fmt.Errorf("decode endpoint: scaling.queueDelay %g outside [0, %d] seconds", q, maxQueueDelay)
+	case e.Scaling.RequestCount < 0:
+		return e, fmt.Errorf("decode endpoint: negative scaling.requestCount %d", e.Scaling.RequestCount)
 	}
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package runpod
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -110,13 +111,23 @@ func FuzzDecodeHealth(f *testing.F) {
 func FuzzDecodeEndpoint(f *testing.F) {
 	f.Add([]byte(`{"id":"ep","workers":{"min":1,"max":3,"idleTimeout":5},"scaling":{"type":"QUEUE_DELAY","queueDelay":4},"gpuIds":"AMPERE_16"}`))
 	f.Add([]byte(`{"workers":{"min":4,"max":3}}`))
+	f.Add([]byte(`{"id":"ep","workers":{"min":0,"max":2},"scaling":{"type":"QUEUE_DELAY","queueDelay":2.5},"version":3,"env":{}}`))
+	f.Add([]byte(`{"scaling":{"type":"REQUEST_COUNT","requestCount":1.5}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := DecodeEndpoint(b)
 		if err != nil {
 			return
 		}
-		if e.Workers.Min < 0 || e.Workers.Min > e.Workers.Max || e.Scaling.Value() < 0 {
+		if e.Workers.Min < 0 || e.Workers.Min > e.Workers.Max || e.Scaling.Value() < 0 || e.Scaling.QueueDelay > maxQueueDelay {
 			t.Fatalf("DecodeEndpoint(%q) = %+v: impossible bounds accepted", b, e)
+		}
+		// What it decoded encodes back to the same endpoint.
+		again, err := json.Marshal(e)
+		if err != nil {
+			t.Fatalf("Marshal(%+v): %v", e, err)
+		}
+		if e2, err := DecodeEndpoint(again); err != nil || e2 != e {
+			t.Fatalf("DecodeEndpoint(%s) = %+v, %v; want %+v", again, e2, err, e)
 		}
 		// What the provider would send for it is valid JSON the fake accepts.
 		p := Plan(DefaultConfig(), e, e.Workers.Min)

@@ -113,12 +113,12 @@ func Plan(cfg Config, e Endpoint, n int) Patch {
 	if set {
 		p.Workers = &w
 	}
-	if cfg.ScalerType != "" && (e.Scaling.Type != cfg.ScalerType || e.Scaling.Value() != cfg.ScalerValue) {
+	if cfg.ScalerType != "" && (e.Scaling.Type != cfg.ScalerType || e.Scaling.Value() != float64(cfg.ScalerValue)) {
 		s := Scaler{Type: cfg.ScalerType}
 		if cfg.ScalerType == ScalerRequestCount {
 			s.RequestCount = cfg.ScalerValue
 		} else {
-			s.QueueDelay = cfg.ScalerValue
+			s.QueueDelay = float64(cfg.ScalerValue)
 		}
 		p.Scaling = &s
 	}

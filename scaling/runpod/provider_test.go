@@ -310,6 +310,9 @@ func TestFakeRejectsWhatRunPodRejects(t *testing.T) {
 		{"fraction for an integer", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"workers":{"max":1.5}}`, 400},
 		{"min above max", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"workers":{"min":9}}`, 400},
 		{"scaler value of the other type", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"scaling":{"type":"REQUEST_COUNT","queueDelay":3}}`, 400},
+		{"fractional requestCount", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"scaling":{"type":"REQUEST_COUNT","requestCount":2.5}}`, 400},
+		{"zero queueDelay", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"scaling":{"type":"QUEUE_DELAY","queueDelay":0}}`, 400},
+		{"fractional queueDelay", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"scaling":{"type":"QUEUE_DELAY","queueDelay":2.5}}`, 200},
 		{"over quota", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"workers":{"max":1000}}`, 400},
 		{"valid", "PATCH", "/v2/serverless/ep123", "Bearer " + testKey, `{"workers":{"min":2,"max":10}}`, 200},
 	}
@@ -329,6 +332,36 @@ func TestFakeRejectsWhatRunPodRejects(t *testing.T) {
 		})
 	}
 	require.Equal(t, 2, api.Endpoint().Workers.Min)
+	require.Equal(t, fakerunpod.Scaling{Type: "QUEUE_DELAY", QueueDelay: 2.5}, api.Endpoint().Scaling)
+}
+
+// TestFractionalQueueDelay runs the provider on an endpoint whose
+// QUEUE_DELAY scaler is 2.5 s, as RunPod's console allows: it is read, and
+// replaced only when the configuration names another value.
+func TestFractionalQueueDelay(t *testing.T) {
+	ep := startEndpoint()
+	ep.Scaling.QueueDelay = 2.5
+	for _, tc := range []struct {
+		name  string
+		set   func(*Config)
+		patch string
+	}{
+		{"kept without a scaler setting", func(c *Config) {}, `{"workers":{"min":2}}`},
+		{"replaced by the configured one", func(c *Config) { c.ScalerType, c.ScalerValue = ScalerQueueDelay, 3 },
+			`{"workers":{"min":2},"scaling":{"type":"QUEUE_DELAY","queueDelay":3}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api, cfg := newFake(t, ep)
+			cfg.MaxWorkers = ep.Workers.Max
+			tc.set(&cfg)
+			p, _ := newProvider(t, cfg, nil)
+			n, err := p.Replicas(t.Context())
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			require.NoError(t, p.SetReplicas(t.Context(), 2))
+			require.Equal(t, []string{tc.patch}, patches(api))
+		})
+	}
 }
 
 func TestDecodeErrorsAreNotRetried(t *testing.T) {
