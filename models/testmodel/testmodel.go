@@ -103,8 +103,14 @@ const oneThread = "# One thread: fastest for a tiny model, and immune to a busy 
 // chatModelfile refers to the GGUF relative to the Modelfile's directory,
 // as `ollama create -f` resolves FROM.
 func chatModelfile(gguf string) string {
-	return fmt.Sprintf("FROM ./%s\nTEMPLATE \"\"\"%s\"\"\"\nPARAMETER stop <|im_end|>\n%s", gguf, chatTemplate, oneThread)
+	return fmt.Sprintf("FROM ./%s\nTEMPLATE \"\"\"%s\"\"\"\nPARAMETER stop <|im_end|>\n%s%s", gguf, chatTemplate, oneThread, answerCap)
 }
+
+// answerCap bounds an answer that sets no limit of its own: random weights
+// may never emit <|im_end|>, and Ollama, shifting its context, would then
+// generate forever and hold its slot (seen: one such request wedged the
+// shared test Ollama for everyone). 512 tokens is half a second here.
+const answerCap = "# Random weights may never end a turn: cap answers that set no limit.\nPARAMETER num_predict 512\n"
 
 func embedModelfile(gguf string) string {
 	return fmt.Sprintf("FROM ./%s\n%s", gguf, oneThread)

@@ -188,6 +188,7 @@ func TestModelfiles(t *testing.T) {
 	require.Contains(t, string(chat), "<|im_start|>assistant\n\"\"\"")
 	require.Contains(t, string(chat), "PARAMETER stop <|im_end|>\n")
 	require.Contains(t, string(chat), "PARAMETER num_thread 1\n")
+	require.Contains(t, string(chat), "PARAMETER num_predict 512\n", "an answer without a limit still ends")
 	embed, err := os.ReadFile(f.EmbedModelfile)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(embed), "FROM ./aurax-tiny-embed.gguf\n"))
