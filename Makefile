@@ -9,7 +9,8 @@ export AURAX_CACHE ?= $(CURDIR)/.cache
 build:
 	$(GO) build -o bin/aurax ./cmd/aurax
 
-# Installs (once) and starts the real test Ollama with the tiny models.
+# Installs (once) and starts the real test Ollama with the tiny models;
+# OLLAMA_ENGINES=N starts a pool of N on consecutive ports.
 ollama:
 	@bash scripts/ollama-up.sh
 
@@ -23,7 +24,8 @@ run: build
 
 test: ollama deploy-tools
 	$(GO) vet ./...
-	AURAX_TEST_OLLAMA=http://$(OLLAMA_ADDR) $(GO) test -count=1 -timeout 20m ./...
+	AURAX_TEST_OLLAMA=http://$(OLLAMA_ADDR) AURAX_TEST_OLLAMA_BIN=$(AURAX_CACHE)/ollama/bin/ollama \
+	AURAX_TEST_OLLAMA_MODELS=$(AURAX_CACHE)/ollama/models $(GO) test -count=1 -timeout 20m ./...
 
 # Figures for the README's Performance section: Go benchmarks of the
 # handler path, then the loopback load test (fixed-latency upstream, and the

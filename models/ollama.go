@@ -254,5 +254,10 @@ func classify(ctx context.Context, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return &UpstreamError{Message: "connection closed mid-response"}
 	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &se) || errors.As(err, &te) {
+		return &UpstreamError{Message: "undecodable answer: " + err.Error()}
+	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }

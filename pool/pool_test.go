@@ -92,6 +92,7 @@ func TestNoEngine(t *testing.T) {
 	p.ProbeAll(context.Background())
 	require.Equal(t, "down", engineByName(p, "a:11434").State)
 	require.Contains(t, engineByName(p, "a:11434").Reason, "unreachable")
+	require.Contains(t, engineByName(p, "a:11434").Reason, "probe failed")
 	_, _, err = p.Acquire(context.Background(), "m")
 	require.ErrorIs(t, err, ErrNoEngine, "every engine down: fail at once, as one dead Ollama did")
 }

@@ -103,7 +103,7 @@ func (p *Pool) probeFailed(e *Engine, err error) time.Duration {
 	defer p.mu.Unlock()
 	e.failures++
 	e.checkedAt = p.now()
-	e.reason = "unreachable: " + err.Error()
+	e.reason = "probe failed: " + err.Error()
 	switch e.state {
 	case StateDraining:
 	case StateStarting:

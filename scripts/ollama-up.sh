@@ -7,10 +7,13 @@
 # server already answering there is reused, and a model is only created again
 # when missing or when its GGUF or Modelfile changed.
 #
-# Environment: AURAX_CACHE (default ./.cache), OLLAMA_ADDR, and
-# OLLAMA_NUM_PARALLEL, passed to a server this script starts.
-# Progress goes to stderr; the last line on stdout is OLLAMA_HOST=http://ADDR.
-# scripts/ollama-down.sh stops the server this script started.
+# Environment: AURAX_CACHE (default ./.cache), OLLAMA_ADDR, OLLAMA_ENGINES
+# (default 1: how many servers, on consecutive ports from OLLAMA_ADDR's,
+# sharing one models directory: a pool of engines), and OLLAMA_NUM_PARALLEL
+# and OLLAMA_MAX_LOADED_MODELS, passed to the servers this script starts.
+# Progress goes to stderr; stdout ends with OLLAMA_HOST=http://ADDR (the
+# first server) and, with several, AURAX_OLLAMA_URL=http://A,http://B,...
+# scripts/ollama-down.sh stops the servers this script started.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,21 +94,27 @@ else
   say "tiny models in $models are up to date"
 fi
 
-# 3. The server.
-export OLLAMA_HOST=$addr
-if answers; then
-  say "reusing the Ollama already answering on $addr ($(http GET /api/version))"
-  if [ -n "${OLLAMA_NUM_PARALLEL:-}" ] && [ "$(cat "$state/serve.num_parallel" 2>/dev/null)" != "$OLLAMA_NUM_PARALLEL" ]; then
-    say "warning: OLLAMA_NUM_PARALLEL=$OLLAMA_NUM_PARALLEL may differ from the running server's; run scripts/ollama-down.sh first to apply it"
+# 3. The servers: the first on $addr, the others on the next ports.
+engines=${OLLAMA_ENGINES:-1}
+case $engines in ''|*[!0-9]*|0) die "OLLAMA_ENGINES=$engines is not a count from 1" ;; esac
+# serve ADDR PIDFILE LOG: an ollama serve on ADDR, reused when one answers.
+serve() {
+  local addr=$1 pidfile=$2 log=$3 host=${1%:*} port=${1##*:}
+  if answers; then
+    say "reusing the Ollama already answering on $addr ($(http GET /api/version))"
+    if [ -n "${OLLAMA_NUM_PARALLEL:-}" ] && [ "$(cat "$pidfile.num_parallel" 2>/dev/null)" != "$OLLAMA_NUM_PARALLEL" ]; then
+      say "warning: OLLAMA_NUM_PARALLEL=$OLLAMA_NUM_PARALLEL may differ from the running server's; run scripts/ollama-down.sh first to apply it"
+    fi
+    return
   fi
-else
   say "starting ollama serve on $addr (models in $state/models, log $log${OLLAMA_NUM_PARALLEL:+, OLLAMA_NUM_PARALLEL=$OLLAMA_NUM_PARALLEL})"
   mkdir -p "$state/models"
   launcher=(nohup); command -v setsid >/dev/null && launcher=(setsid nohup)
-  # 9>&-: the server must not inherit (and hold) the lock.
-  OLLAMA_MODELS=$state/models "${launcher[@]}" "$bin" serve >>"$log" 2>&1 </dev/null 9>&- &
+  # 9>&-: the server must not inherit (and hold) the lock. setsid: its own
+  # process group, so that ollama-down.sh ends its runners with it.
+  OLLAMA_HOST=$addr OLLAMA_MODELS=$state/models "${launcher[@]}" "$bin" serve >>"$log" 2>&1 </dev/null 9>&- &
   echo $! >"$pidfile"
-  echo "${OLLAMA_NUM_PARALLEL:-}" >"$state/serve.num_parallel"
+  echo "${OLLAMA_NUM_PARALLEL:-}" >"$pidfile.num_parallel"
   deadline=$(( $(now) + 60 ))
   until answers; do
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -117,7 +126,17 @@ else
     say "  waiting for http://$addr ($(( 60 - deadline + $(now) ))s)"
   done
   say "serving: pid $(cat "$pidfile"), version $(http GET /api/version)"
-fi
+}
+first_addr=$addr
+urls=
+for i in $(seq 0 $(( engines - 1 ))); do
+  p=$(( port + i ))
+  addr=$host:$p
+  if [ "$i" = 0 ]; then serve "$addr" "$pidfile" "$log"; else serve "$addr" "$state/serve-$p.pid" "$state/serve-$p.log"; fi
+  urls=${urls:+$urls,}http://$addr
+done
+addr=$first_addr
+export OLLAMA_HOST=$addr
 
 # 4. The models in Ollama: created when missing or when their files changed.
 have=$("$bin" list 2>/dev/null | awk 'NR>1 {print $1}')
@@ -161,3 +180,7 @@ say "embed ok: $dims dimensions"
 
 say "ready in $(( $(now) - start ))s; stop it with scripts/ollama-down.sh"
 echo "OLLAMA_HOST=http://$addr"
+if [ "$engines" -gt 1 ]; then
+  say "a pool of $engines engines: point AURAX at all of them with the line below"
+  echo "AURAX_OLLAMA_URL=$urls"
+fi
