@@ -27,12 +27,15 @@ test: ollama deploy-tools
 	AURAX_TEST_OLLAMA=http://$(OLLAMA_ADDR) AURAX_TEST_OLLAMA_BIN=$(AURAX_CACHE)/ollama/bin/ollama \
 	AURAX_TEST_OLLAMA_MODELS=$(AURAX_CACHE)/ollama/models $(GO) test -count=1 -timeout 20m ./...
 
-# Figures for the README's Performance section: Go benchmarks of the
-# handler path, then the loopback load test (fixed-latency upstream, and the
-# real tiny-model Ollama side by side).
-bench: ollama
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./server ./metrics
+# Figures for the README's Performance and Pool sections: Go benchmarks of
+# the handler path and the routing, the loopback load test (fixed-latency
+# upstream, and the real tiny-model Ollama side by side), then the pool
+# suite (AURAX vs nginx round robin and least_conn over four engines).
+bench: ollama deploy-tools
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./server ./metrics ./pool
 	$(GO) run ./internal/loadtest -ollama http://$(OLLAMA_ADDR)
+	$(GO) run ./internal/loadtest -suite pool -duration 10s -rounds 3 \
+		-ollama-bin $(AURAX_CACHE)/ollama/bin/ollama -ollama-models $(AURAX_CACHE)/ollama/models
 
 clean:
 	rm -rf bin

@@ -69,6 +69,7 @@ type Ollama struct {
 	TagsInterval     time.Duration `yaml:"tags_interval" help:"how often each engine's models (/api/tags) are listed"`
 	LoadEstimate     time.Duration `yaml:"load_estimate" help:"model load time assumed until one is measured (routing waits for a loaded engine when sooner)"`
 	PullMissing      bool          `yaml:"pull_missing" help:"pull configured models an engine lacks (/api/pull); it is not ready until it has them"`
+	Preload          bool          `yaml:"preload" help:"an engine joining with no model loaded loads models.default first (ready means warm)"`
 	Parallel         int           `yaml:"parallel" env:"OLLAMA_NUM_PARALLEL" help:"slots per engine: Ollama's parallel requests (OLLAMA_NUM_PARALLEL)"`
 }
 
@@ -115,6 +116,7 @@ func Default() Config {
 			PSInterval:       3 * time.Second,
 			TagsInterval:     30 * time.Second,
 			LoadEstimate:     5 * time.Second,
+			Preload:          true,
 			Parallel:         1,
 		},
 		Models: Models{
@@ -314,6 +316,9 @@ func (c Config) PoolOptions() (pool.Options, error) {
 		LoadEstimate: c.Ollama.LoadEstimate,
 		PullMissing:  c.Ollama.PullMissing,
 		Require:      []string{c.resolve(c.Models.Default)},
+	}
+	if c.Ollama.Preload {
+		o.Preload = c.resolve(c.Models.Default)
 	}
 	if c.Models.Embedding != "" {
 		o.Require = append(o.Require, c.resolve(c.Models.Embedding))

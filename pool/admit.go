@@ -113,6 +113,9 @@ func (p *Pool) newRequest(model string) request {
 	if s := p.modelSvc[r.model]; s != nil && s.n > 0 {
 		r.defSvc = s.v
 	}
+	if s := p.modelLoad[r.model]; s != nil && s.n > 0 {
+		r.defLoad = s.v // a load measured on one engine stands for the others
+	}
 	p.mu.Unlock()
 	return r
 }

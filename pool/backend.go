@@ -113,6 +113,7 @@ func (p *Pool) observe(l *Lease, e *Engine, a *attempt, err error) {
 		}
 		if l.load && a.loadDur > 0 {
 			ms.load.add(a.loadDur.Seconds())
+			getEWMA(p.modelLoad, k).add(a.loadDur.Seconds())
 		}
 	} else if !errors.Is(err, context.Canceled) {
 		e.errors++

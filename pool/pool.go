@@ -42,6 +42,13 @@ type Options struct {
 	CooldownMax  time.Duration // longest cooldown (default 30s)
 	LoadEstimate time.Duration // model load time assumed until one is measured (default 5s)
 
+	// Preload is the model an engine that has none loaded loads when it
+	// joins (an empty generate), before it gets requests when it was
+	// discovered: ready means warm. Empty: none. WarmTimeout bounds the load
+	// (default 5m).
+	Preload     string
+	WarmTimeout time.Duration
+
 	// Require are the models an engine must have; with PullMissing it
 	// pulls those it lacks and counts as ready only once it has them.
 	Require     []string
@@ -88,8 +95,9 @@ type Pool struct {
 	waiters   list.List        // *waiter, FIFO
 	inFlight  int
 	draining  bool
-	hold      ewma // slot hold time, seconds (Retry-After)
-	modelSvc  map[string]*ewma
+	hold      ewma             // slot hold time, seconds (Retry-After)
+	modelSvc  map[string]*ewma // service time per model over all engines
+	modelLoad map[string]*ewma // load time per model over all engines
 	gwSelf    int
 	gwN       int
 	recheck   *time.Timer
@@ -120,6 +128,7 @@ func New(opts Options) (*Pool, error) {
 	setDefault(&opts.CooldownMax, 30*time.Second)
 	setDefault(&opts.LoadEstimate, 5*time.Second)
 	setDefault(&opts.GatewayInterval, 5*time.Second)
+	setDefault(&opts.WarmTimeout, 5*time.Minute)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -132,7 +141,7 @@ func New(opts Options) (*Pool, error) {
 	}
 	p := &Pool{
 		opts: opts, log: opts.Logger.With("component", "pool"), now: opts.Now, rnd: opts.Rand,
-		byURL: map[string]*Engine{}, found: map[int][]Target{}, modelSvc: map[string]*ewma{}, gwN: 1,
+		byURL: map[string]*Engine{}, found: map[int][]Target{}, modelSvc: map[string]*ewma{}, modelLoad: map[string]*ewma{}, gwN: 1,
 		hold: ewma{v: 1, n: 1},
 	}
 	p.m = newPoolMetrics(opts.Registerer, p)

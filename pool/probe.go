@@ -81,6 +81,10 @@ func (p *Pool) probe(ctx context.Context, e *Engine) time.Duration {
 		}
 	}
 
+	if !p.warm(ctx, e, ps) {
+		return p.opts.PSInterval
+	}
+
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -163,4 +167,48 @@ func (p *Pool) ProbeAll(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	each(es, func(_ int, e *Engine) { p.probe(ctx, e) })
+}
+
+// warm loads Options.Preload on e when e is joining (not ready yet), lists
+// the model and has no model loaded, so that its first request does not
+// pay the load. It reports whether e may become ready: false while a load
+// of a discovered engine failed (it is tried again at the next probe).
+func (p *Pool) warm(ctx context.Context, e *Engine, ps *api.ProcessResponse) bool {
+	model := modelKey(p.opts.Preload)
+	p.mu.Lock()
+	joining := e.state != StateReady && e.state != StateDraining
+	want := model != "" && joining && len(ps.Models) == 0 && e.has(model)
+	if want && e.state == StateStarting {
+		e.reason = "warming up: loading " + model
+	}
+	p.mu.Unlock()
+	if !want {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, p.opts.WarmTimeout)
+	defer cancel()
+	start := p.now()
+	var load time.Duration
+	err := e.backend.Generate(wctx, &api.GenerateRequest{Model: p.opts.Preload}, func(r *api.GenerateResponse) error {
+		load = r.LoadDuration
+		return nil
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.log.Warn("engine warm-up failed", "engine", e.name, "model", model, "err", err)
+		if e.state == StateStarting {
+			e.reason = "warm-up failed: " + err.Error()
+			return false
+		}
+		return true // a static engine takes requests anyway, as before the pool
+	}
+	if load <= 0 {
+		load = p.now().Sub(start)
+	}
+	e.model(model).loaded = true
+	e.model(model).load.add(load.Seconds())
+	getEWMA(p.modelLoad, model).add(load.Seconds())
+	p.log.Info("engine warmed up", "engine", e.name, "model", model, "load", load.Round(time.Millisecond))
+	return true
 }

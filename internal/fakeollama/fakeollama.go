@@ -1,8 +1,13 @@
 // Package fakeollama is an upstream that speaks Ollama's native wire format
-// (/api/chat, /api/generate, /api/embed, /api/tags, /api/version) with a fixed,
-// configurable latency and no model: the fixed-latency upstream of the
-// overhead benchmark, and a controllable one for overload and cancel tests.
-// Behaviour under test that depends on a real model uses the real Ollama.
+// (/api/chat, /api/generate, /api/embed, /api/tags, /api/ps, /api/version)
+// with a fixed, configurable latency and no model: the fixed-latency
+// upstream of the overhead benchmark, a controllable one for overload and
+// cancel tests, and, with Slots and LoadDelay, a capacity-limited engine
+// for the pool's routing benchmarks: it runs Slots requests at once and
+// queues the rest in arrival order as Ollama does (503 beyond MaxQueue),
+// and makes a request for a model it has not loaded wait LoadDelay while
+// it loads it, keeping at most MaxLoaded models. Behaviour under test that
+// depends on a real model uses the real Ollama.
 package fakeollama
 
 import (
@@ -10,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +32,18 @@ type Options struct {
 	// Gate, when set, holds every inference request until it is closed or the
 	// request's context ends.
 	Gate <-chan struct{}
+	// Slots, when set, is how many inference requests run at once; the
+	// others wait their turn (Ollama's OLLAMA_NUM_PARALLEL), up to MaxQueue
+	// waiting (default 512, OLLAMA_MAX_QUEUE), 503 beyond.
+	Slots    int
+	MaxQueue int
+	// LoadDelay is the time a request for a model not loaded waits while
+	// the engine loads it (one load at a time); MaxLoaded bounds the models
+	// kept loaded, the least recently used evicted (0: no bound). Loaded
+	// models are listed by /api/ps.
+	LoadDelay time.Duration
+	MaxLoaded int
+	Loaded    []string // loaded from the start
 }
 
 // Server is a running fake.
@@ -39,8 +57,14 @@ type Server struct {
 	finished atomic.Int64
 	canceled atomic.Int64
 	inFlight atomic.Int64
+	loads    atomic.Int64
+	waiting  atomic.Int64
+	peak     atomic.Int64  // most inference requests in the handler at once
+	slots    chan struct{} // nil: unlimited
+	loadMu   sync.Mutex    // one load at a time
 	mu       sync.Mutex
 	ended    []time.Time // when each canceled request's handler saw its context end
+	loaded   []string    // most recently used last
 }
 
 // Start serves on a loopback port until Close.
@@ -55,13 +79,19 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), opts: opts, ln: ln}
+	s := &Server{URL: "http://" + ln.Addr().String(), opts: opts, ln: ln, loaded: append([]string(nil), opts.Loaded...)}
+	if opts.Slots > 0 {
+		s.slots = make(chan struct{}, opts.Slots)
+		if s.opts.MaxQueue <= 0 {
+			s.opts.MaxQueue = 512
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/chat", s.infer)
 	mux.HandleFunc("POST /api/generate", s.infer)
 	mux.HandleFunc("POST /api/embed", s.embed)
 	mux.HandleFunc("GET /api/tags", s.tags)
-	mux.HandleFunc("GET /api/ps", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"models":[]}`)) })
+	mux.HandleFunc("GET /api/ps", s.ps)
 	mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"version":"0.17.4"}`)) })
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.srv.Serve(ln)
@@ -71,12 +101,87 @@ func Start(opts Options) (*Server, error) {
 // Close stops the server and waits for its handlers.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// Stats are the fake's counters.
-type Stats struct{ Started, Finished, Canceled, InFlight int64 }
+// Stats are the fake's counters. Peak is the most inference requests it
+// held at once: running, queued for a slot, or being turned away.
+type Stats struct{ Started, Finished, Canceled, InFlight, Loads, Peak int64 }
 
 // Stats returns the counters now.
 func (s *Server) Stats() Stats {
-	return Stats{s.started.Load(), s.finished.Load(), s.canceled.Load(), s.inFlight.Load()}
+	return Stats{s.started.Load(), s.finished.Load(), s.canceled.Load(), s.inFlight.Load(), s.loads.Load(), s.peak.Load()}
+}
+
+// ResetPeak starts counting Stats.Peak again from now.
+func (s *Server) ResetPeak() { s.peak.Store(s.inFlight.Load()) }
+
+// admit takes one of the Slots, waiting in arrival order; false when the
+// queue is full (answered 503) or the request ended. release frees it.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	if s.slots == nil {
+		return func() {}, true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, true
+	default:
+	}
+	if s.waiting.Add(1) > int64(s.opts.MaxQueue) {
+		s.waiting.Add(-1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"server busy, please try again.  maximum pending requests exceeded"}`))
+		return nil, false
+	}
+	defer s.waiting.Add(-1)
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, true
+	case <-r.Context().Done():
+		return nil, false
+	}
+}
+
+// load makes model the most recently used, loading it first (LoadDelay,
+// one load at a time) when it is not loaded; false when the request ended.
+func (s *Server) load(r *http.Request, model string) bool {
+	if s.opts.LoadDelay <= 0 && s.opts.MaxLoaded <= 0 && len(s.opts.Loaded) == 0 {
+		return true
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	s.mu.Lock()
+	i := slices.Index(s.loaded, model)
+	s.mu.Unlock()
+	if i < 0 {
+		if !sleep(r, s.opts.LoadDelay) {
+			return false
+		}
+		s.loads.Add(1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i = slices.Index(s.loaded, model); i >= 0 {
+		s.loaded = slices.Delete(s.loaded, i, i+1)
+	}
+	s.loaded = append(s.loaded, model)
+	if s.opts.MaxLoaded > 0 && len(s.loaded) > s.opts.MaxLoaded {
+		s.loaded = s.loaded[len(s.loaded)-s.opts.MaxLoaded:]
+	}
+	return true
+}
+
+// ps lists the loaded models; without load settings every model counts as
+// loaded, as on an Ollama that has served them all.
+func (s *Server) ps(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	out := api.ProcessResponse{Models: []api.ProcessModelResponse{}}
+	loaded := s.loaded
+	if s.opts.LoadDelay <= 0 && s.opts.MaxLoaded <= 0 && len(s.opts.Loaded) == 0 {
+		loaded = s.opts.Models
+	}
+	for _, m := range loaded {
+		out.Models = append(out.Models, api.ProcessModelResponse{Name: m, Model: m})
+	}
+	s.mu.Unlock()
+	json.NewEncoder(w).Encode(out)
 }
 
 // CancelTimes returns when each canceled request's handler noticed it.
@@ -93,7 +198,9 @@ type inferReq struct {
 
 func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	s.started.Add(1)
-	s.inFlight.Add(1)
+	if n := s.inFlight.Add(1); n > s.peak.Load() {
+		s.peak.Store(n) // racy max, exact enough for a peak
+	}
 	defer s.inFlight.Add(-1)
 	var req inferReq
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -110,6 +217,15 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.ended = append(s.ended, time.Now())
 		s.mu.Unlock()
+	}
+	release, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	if !s.load(r, req.Model) {
+		canceled()
+		return
 	}
 	if s.opts.Gate != nil {
 		select {

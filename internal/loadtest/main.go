@@ -45,20 +45,37 @@ func main() {
 	streamRate := flag.Int("stream-rate", 200, "rate of the streaming TTFT step")
 	ollamaURL := flag.String("ollama", "", "a real Ollama serving aurax-tiny, for the side-by-side run (empty: skip)")
 	ollamaN := flag.Int("ollama-requests", 200, "requests in the real-Ollama run (half direct, half through AURAX)")
+	suite := flag.String("suite", "overhead", "overhead (one upstream: AURAX's own cost), pool (routing over four engines vs nginx), or all")
+	rounds := flag.Int("rounds", 3, "pool suite: interleaved rounds per row (medians reported)")
+	poolLatency := flag.Duration("pool-latency", 100*time.Millisecond, "pool suite: a fast engine's service time")
+	ollamaBin := flag.String("ollama-bin", "", "pool suite: a real ollama binary, for the pool-of-2 vs 1 row (empty: skip)")
+	ollamaModels := flag.String("ollama-models", "", "pool suite: the models directory holding aurax-tiny")
 	flag.Parse()
-	if err := run(*rates, *duration, *latency, *streamRate, *ollamaURL, *ollamaN); err != nil {
+	var err error
+	if *suite == "overhead" || *suite == "all" {
+		err = run(*rates, *duration, *latency, *streamRate, *ollamaURL, *ollamaN)
+	}
+	if err == nil && (*suite == "pool" || *suite == "all") {
+		err = runPoolSuite(context.Background(), poolFlags{duration: *duration, rounds: *rounds, latency: *poolLatency,
+			ollamaBin: *ollamaBin, ollamaDir: *ollamaModels, ollamaReqs: *ollamaN})
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-// startAURAX serves an in-process AURAX in front of upstream on loopback.
-func startAURAX(ctx context.Context, upstream, model string, slots int) (string, *prometheus.Registry, func(), error) {
+// startAURAX serves an in-process AURAX in front of upstream (one engine
+// URL or several, comma-separated) on loopback, slots per engine.
+func startAURAX(ctx context.Context, upstream, model string, slots int, mods ...func(*config.Config)) (string, *prometheus.Registry, func(), error) {
 	cfg := config.Default()
 	cfg.Ollama.URL = upstream
 	cfg.Models.Default, cfg.Models.Embedding = model, ""
 	cfg.Ollama.Parallel, cfg.Queue.MaxWaiting = slots, 4*slots
 	cfg.Server.LogLevel = "error"
+	for _, mod := range mods {
+		mod(&cfg)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Options{}, logger)
@@ -67,6 +84,7 @@ func startAURAX(ctx context.Context, upstream, model string, slots int) (string,
 		return "", nil, nil, err
 	}
 	po.Ollama.MaxIdleConns = 2 * slots
+	po.Registerer = reg
 	p, err := pool.New(po)
 	if err != nil {
 		return "", nil, nil, err
