@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: AURAX on :8000 in front of a real Ollama, on its embedded
-# defaults. Uses the Ollama at $OLLAMA_HOST when one answers there, else
-# starts the project's own (`make ollama`, 127.0.0.1:11435). Serves the
+# defaults. Uses the engines of $AURAX_OLLAMA_URL when set, else the Ollama
+# at $OLLAMA_HOST when one answers there, else starts the project's own
+# (`make ollama`, 127.0.0.1:11435). Serves the
 # configured qwen3 model when that Ollama has it, otherwise the tiny test
 # model aurax-tiny, and says which. Ctrl-C stops AURAX (Ollama keeps running;
 # scripts/ollama-down.sh stops it).
@@ -21,19 +22,25 @@ get() {
   case $(printf '%s' "$resp" | head -n1 | cut -d' ' -f2) in 2??) printf '%s' "${resp#*$'\r\n\r\n'}" ;; *) return 1 ;; esac
 }
 
-ollama=${OLLAMA_HOST:-}
-if [ -n "$ollama" ]; then
-  case $ollama in http://*|https://*) ;; *) ollama=http://$ollama ;; esac
-fi
-if [ -n "$ollama" ] && get "$ollama/api/version" >/dev/null; then
-  say "using the Ollama at $ollama (OLLAMA_HOST)"
+if [ -n "${AURAX_OLLAMA_URL:-}" ]; then
+  say "using the engines of AURAX_OLLAMA_URL=$AURAX_OLLAMA_URL"
 else
-  [ -n "$ollama" ] && say "OLLAMA_HOST=$ollama does not answer; starting the project's own Ollama"
-  ollama=$(bash "$root/scripts/ollama-up.sh" | sed -n 's/^OLLAMA_HOST=//p' | tail -n1)
+  ollama=${OLLAMA_HOST:-}
+  if [ -n "$ollama" ]; then
+    case $ollama in http://*|https://*) ;; *) ollama=http://$ollama ;; esac
+  fi
+  if [ -n "$ollama" ] && get "$ollama/api/version" >/dev/null; then
+    say "using the Ollama at $ollama (OLLAMA_HOST)"
+  else
+    [ -n "$ollama" ] && say "OLLAMA_HOST=$ollama does not answer; starting the project's own Ollama"
+    ollama=$(bash "$root/scripts/ollama-up.sh" | sed -n 's/^OLLAMA_HOST=//p' | tail -n1)
+  fi
+  export AURAX_OLLAMA_URL=$ollama
 fi
-export AURAX_OLLAMA_URL=${AURAX_OLLAMA_URL:-$ollama}
+first=${AURAX_OLLAMA_URL%%,*}
+first=${first%%#*}
 
-tags=$(get "$AURAX_OLLAMA_URL/api/tags" || true)
+tags=$(get "$first/api/tags" || true)
 has() { grep -q "\"name\":\"$1\(:latest\)\?\"" <<<"$tags"; }
 model=${AURAX_MODELS_DEFAULT:-$("$root/bin/aurax" serve --help 2>&1 | awk '$1=="models.default"{print $3}')}
 if has "$model"; then
