@@ -75,6 +75,8 @@ type QueueStats struct {
 	Waiting  int // admitted, waiting for an inference slot
 	InFlight int // holding an inference slot
 	Slots    int // inference slots of this replica
+	Engines  int // engines taking requests
+	Starting int // engines joining (not ready yet)
 }
 
 // ModelResult describes one finished model request.

@@ -8,16 +8,18 @@ import "time"
 type Signals struct {
 	Time          time.Time `json:"time"`
 	WindowS       float64   `json:"window_s"`
-	QueueDepth    int       `json:"queue_depth"`    // admitted requests waiting for an inference slot
-	InFlight      int       `json:"in_flight"`      // requests holding an inference slot
-	Slots         int       `json:"slots"`          // inference slots of this replica
-	ArrivalsTotal uint64    `json:"arrivals_total"` // model requests that reached admission since start
-	Requests      int       `json:"requests"`       // model requests completed in the window
-	RequestRate   float64   `json:"request_rate"`   // completed model requests per second over the window
-	P95LatencyS   float64   `json:"p95_latency_s"`  // p95 of model request duration over the window, 0 when none
-	ErrorRate     float64   `json:"error_rate"`     // share of the window's model requests that failed (5xx or 429)
-	CPUPercent    float64   `json:"cpu_percent"`    // of the CPU this process may use (cgroup quota, else all cores)
-	MemoryPercent float64   `json:"memory_percent"` // of the cgroup memory limit, else of host memory
+	QueueDepth    int       `json:"queue_depth"`      // admitted requests waiting for an inference slot
+	InFlight      int       `json:"in_flight"`        // requests holding an inference slot
+	Slots         int       `json:"slots"`            // inference slots of this gateway (its share of the engines')
+	Engines       int       `json:"engines"`          // engines taking requests
+	Starting      int       `json:"engines_starting"` // engines joining, not ready yet
+	ArrivalsTotal uint64    `json:"arrivals_total"`   // model requests that reached admission since start
+	Requests      int       `json:"requests"`         // model requests completed in the window
+	RequestRate   float64   `json:"request_rate"`     // completed model requests per second over the window
+	P95LatencyS   float64   `json:"p95_latency_s"`    // p95 of model request duration over the window, 0 when none
+	ErrorRate     float64   `json:"error_rate"`       // share of the window's model requests that failed (5xx or 429)
+	CPUPercent    float64   `json:"cpu_percent"`      // of the CPU this process may use (cgroup quota, else all cores)
+	MemoryPercent float64   `json:"memory_percent"`   // of the cgroup memory limit, else of host memory
 	MemoryBytes   uint64    `json:"memory_bytes"`
 	GPUAvailable  bool      `json:"gpu_available"`
 	GPUPercent    float64   `json:"gpu_percent"` // mean utilisation over the GPUs, 0 without one
@@ -56,6 +58,8 @@ func (m *Metrics) Signals() Signals {
 		QueueDepth:    q.Waiting,
 		InFlight:      q.InFlight,
 		Slots:         q.Slots,
+		Engines:       q.Engines,
+		Starting:      q.Starting,
 		ArrivalsTotal: m.arrivals.Load(),
 		Requests:      int(ws.n),
 		RequestRate:   float64(ws.n) / window.Seconds(),

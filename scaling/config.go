@@ -8,8 +8,8 @@ import (
 )
 
 // Config configures the scaling controller, its observer and its policies.
-// Zero MinReplicas, MaxReplicas and Target.TargetConcurrency take the
-// Profile's values (see Resolved).
+// A negative MinReplicas and zero MaxReplicas and Target.TargetConcurrency
+// take the Profile's values (see Resolved); MinReplicas 0 scales to zero.
 type Config struct {
 	Profile       string        `yaml:"profile" help:"dev, staging or prod: replica bounds and target concurrency from the seed"`
 	Policy        string        `yaml:"policy" help:"thresholds, target or predictive"`
@@ -23,7 +23,7 @@ type Config struct {
 	Queries       Queries       `yaml:"queries"`
 	Interval      time.Duration `yaml:"interval" help:"time between decisions"`
 	StaleAfter    time.Duration `yaml:"stale_after" help:"an observation older than this is stale and never scales (0: 3 intervals)"`
-	MinReplicas   int           `yaml:"min_replicas" help:"fewest replicas (0: from profile)"`
+	MinReplicas   int           `yaml:"min_replicas" help:"fewest replicas (-1: from profile; 0: scale to zero)"`
 	MaxReplicas   int           `yaml:"max_replicas" help:"most replicas (0: from profile)"`
 	MaxStep       int           `yaml:"max_step" help:"most replicas added or removed by one decision (0: no limit)"`
 	UpCooldown    time.Duration `yaml:"up_cooldown" help:"time after a scale-up before the next one"`
@@ -38,7 +38,7 @@ type Config struct {
 // Queries are the PromQL expressions of prometheus mode; each returns one
 // number (a scalar or a one-element vector). An empty query means "unknown".
 type Queries struct {
-	Replicas    string `yaml:"replicas" help:"PromQL: replicas up"`
+	Replicas    string `yaml:"replicas" help:"PromQL: engines ready (the serving replicas)"`
 	QueueDepth  string `yaml:"queue_depth" help:"PromQL: total queue depth"`
 	InFlight    string `yaml:"in_flight" help:"PromQL: total requests in flight"`
 	Slots       string `yaml:"slots" help:"PromQL: total inference slots"`
@@ -119,6 +119,7 @@ func DefaultConfig() Config {
 		Mode:          ModeLocal,
 		Provider:      "none",
 		PeersPort:     8000,
+		MinReplicas:   -1,
 		PeerTimeout:   2 * time.Second,
 		Queries:       DefaultQueries(),
 		Interval:      15 * time.Second,
@@ -174,7 +175,7 @@ func DefaultConfig() Config {
 // rate(), byte sizes are numbers, and metric names are AURAX's.
 func DefaultQueries() Queries {
 	return Queries{
-		Replicas:    `count(up{job="aurax"} == 1)`,
+		Replicas:    `max(sum by (instance) (aurax_engine_up))`,
 		QueueDepth:  `sum(aurax_queue_depth)`,
 		InFlight:    `sum(aurax_inprogress_requests)`,
 		ArrivalRate: `sum(rate(aurax_requests_total{path=~"/v1/.*|/api/.*"}[1m]))`,
@@ -202,7 +203,7 @@ func profileBounds(p string) (lo, hi int, tc float64) {
 // Resolved fills the fields left zero from the profile and derived defaults.
 func (c Config) Resolved() Config {
 	lo, hi, tc := profileBounds(c.Profile)
-	if c.MinReplicas == 0 {
+	if c.MinReplicas < 0 {
 		c.MinReplicas = lo
 	}
 	if c.MaxReplicas == 0 {
@@ -261,8 +262,8 @@ func (c Config) Validate() error {
 	if c.StaleAfter < 0 {
 		bad("stale_after", "must not be negative")
 	}
-	if r.MinReplicas < 0 {
-		bad("min_replicas", "%d is negative", c.MinReplicas)
+	if c.MinReplicas < -1 {
+		bad("min_replicas", "%d: -1 (from the profile), 0 (scale to zero) or more", c.MinReplicas)
 	}
 	if r.MaxReplicas < r.MinReplicas {
 		bad("max_replicas", "%d is below min_replicas %d", r.MaxReplicas, r.MinReplicas)

@@ -96,8 +96,10 @@ func aggregate(now time.Time, snaps []metrics.Signals, rates []float64, missing 
 		if s.Time.Before(o.Time) {
 			o.Time = s.Time // the oldest snapshot sets the age
 		}
-		o.Replicas++
-		o.Slots += s.Slots
+		o.Sources++
+		o.Replicas = max(o.Replicas, s.Engines) // every gateway sees the same engines
+		o.Starting = max(o.Starting, s.Starting)
+		o.Slots += s.Slots // each gateway's share of their slots
 		q += float64(s.QueueDepth)
 		inf += float64(s.InFlight)
 		done += s.RequestRate
@@ -198,10 +200,10 @@ func (p *PrometheusObserver) Observe(ctx context.Context) (Observation, error) {
 	if err != nil {
 		return o, fmt.Errorf("prometheus replicas: %w", err)
 	}
-	if math.IsNaN(reps) || reps < 1 {
-		return o, errors.New("prometheus replicas: no replica is up")
+	if math.IsNaN(reps) || reps < 0 {
+		return o, errors.New("prometheus replicas: no gateway reports its engines")
 	}
-	o.Replicas = int(reps)
+	o.Replicas, o.Sources = int(reps), 1
 	for _, f := range []struct {
 		q   string
 		dst *float64

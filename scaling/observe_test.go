@@ -24,7 +24,7 @@ func (r staticResolver) LookupHost(context.Context, string) ([]string, error) { 
 
 func TestPeersObserverMissingPeerIsNotZero(t *testing.T) {
 	now := time.Now()
-	s := metrics.Signals{Time: now, QueueDepth: 3, InFlight: 4, Slots: 4, ArrivalsTotal: 100, CPUPercent: 50, MemoryPercent: 30}
+	s := metrics.Signals{Time: now, QueueDepth: 3, InFlight: 4, Slots: 4, Engines: 2, ArrivalsTotal: 100, CPUPercent: 50, MemoryPercent: 30}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, "/v1/scaling/signals", r.URL.Path)
 		json.NewEncoder(w).Encode(s)
@@ -46,7 +46,8 @@ func TestPeersObserverMissingPeerIsNotZero(t *testing.T) {
 	p := &PeersObserver{Name: "aurax", Port: 8000, Client: client, Timeout: time.Second, Resolver: staticResolver{"127.0.0.2", "127.0.0.1"}}
 	o, err := p.Observe(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, 1, o.Replicas)
+	require.Equal(t, 2, o.Replicas, "the engines the gateway sees")
+	require.Equal(t, 1, o.Sources)
 	require.Equal(t, 1, o.Missing, "a peer that does not answer is missing")
 	require.Equal(t, 3.0, o.QueueDepth)
 	require.True(t, math.IsNaN(o.ArrivalRate), "first snapshot: rate unknown")
@@ -130,9 +131,29 @@ func FuzzDecodeSignals(f *testing.F) {
 			t.Fatalf("DecodeSignals accepted %+v", s)
 		}
 		o := aggregate(s.Time, []metrics.Signals{s}, []float64{math.NaN()}, 0)
-		if o.Replicas != 1 || o.QueueDepth != float64(s.QueueDepth) {
+		if o.Sources != 1 || o.Replicas != s.Engines || o.QueueDepth != float64(s.QueueDepth) {
 			t.Fatalf("aggregate(%+v) = %+v", s, o)
 		}
 		_ = strconv.Itoa(o.Slots)
 	})
+}
+
+// TestAggregateEnginesAndGateways: gateways over one pool each see all of
+// its engines and hold a share of its slots: the engines are the most any
+// gateway sees, the slots and the load add up.
+func TestAggregateEnginesAndGateways(t *testing.T) {
+	now := time.Now()
+	snaps := []metrics.Signals{
+		{Time: now, Engines: 3, Starting: 1, Slots: 6, QueueDepth: 2, InFlight: 6},
+		{Time: now, Engines: 3, Starting: 0, Slots: 6, QueueDepth: 1, InFlight: 5},
+	}
+	o := aggregate(now, snaps, []float64{1, 2}, 0)
+	require.Equal(t, 3, o.Replicas)
+	require.Equal(t, 1, o.Starting)
+	require.Equal(t, 2, o.Sources)
+	require.Equal(t, 12, o.Slots)
+	require.Equal(t, 14.0, o.Load())
+	require.Equal(t, 3.0, o.ArrivalRate)
+	require.False(t, stale(aggregate(now, []metrics.Signals{{Time: now}}, []float64{0}, 0), State{}, now),
+		"no engine at all is an observation (scale from zero), not a stale one")
 }

@@ -10,19 +10,25 @@ import (
 // Observation is the load of the service at one moment, as one Observer saw
 // it. Unknown values are NaN (never zero: zero load would invite a scale-in).
 type Observation struct {
-	Time          time.Time `json:"time"`
-	Replicas      int       `json:"replicas"` // replicas whose signals this covers
-	Missing       int       `json:"missing"`  // replicas expected but not heard from
-	Slots         int       `json:"slots"`    // inference slots of the covered replicas
-	QueueDepth    float64   `json:"queue_depth"`
-	InFlight      float64   `json:"in_flight"`
-	ArrivalRate   float64   `json:"arrival_rate"` // requests per second reaching admission
-	DoneRate      float64   `json:"done_rate"`    // requests per second completed
-	P95LatencyS   float64   `json:"p95_latency_s"`
-	ErrorRate     float64   `json:"error_rate"`
-	CPUPercent    float64   `json:"cpu_percent"`
-	MemoryPercent float64   `json:"memory_percent"`
-	GPUPercent    float64   `json:"gpu_percent"`
+	Time time.Time `json:"time"`
+	// Replicas are the serving units ready: engines (each an Ollama, on
+	// its own GPU), or RunPod workers.
+	Replicas int `json:"replicas"`
+	// Sources are the signal sources heard from (gateways, an endpoint, a
+	// Prometheus); Missing those expected but not heard from.
+	Sources       int     `json:"sources"`
+	Missing       int     `json:"missing"`
+	Starting      int     `json:"starting"` // serving units started but not ready yet
+	Slots         int     `json:"slots"`    // inference slots of the ready replicas
+	QueueDepth    float64 `json:"queue_depth"`
+	InFlight      float64 `json:"in_flight"`
+	ArrivalRate   float64 `json:"arrival_rate"` // requests per second reaching admission
+	DoneRate      float64 `json:"done_rate"`    // requests per second completed
+	P95LatencyS   float64 `json:"p95_latency_s"`
+	ErrorRate     float64 `json:"error_rate"`
+	CPUPercent    float64 `json:"cpu_percent"`
+	MemoryPercent float64 `json:"memory_percent"`
+	GPUPercent    float64 `json:"gpu_percent"`
 }
 
 // Unknown returns an observation at t with every signal unknown.
@@ -118,7 +124,7 @@ func NewPolicy(name string, cfg Config) (Policy, error) {
 
 // stale reports whether obs cannot be trusted at now.
 func stale(obs Observation, st State, now time.Time) bool {
-	return obs.Replicas == 0 || (st.StaleAfter > 0 && now.Sub(obs.Time) > st.StaleAfter)
+	return (obs.Sources == 0 && obs.Replicas == 0) || (st.StaleAfter > 0 && now.Sub(obs.Time) > st.StaleAfter)
 }
 
 // Finish turns a wish into a Decision: clamps to Min/Max and MaxStep and
@@ -196,7 +202,9 @@ func (o Observation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Time          time.Time `json:"time"`
 		Replicas      int       `json:"replicas"`
+		Sources       int       `json:"sources"`
 		Missing       int       `json:"missing"`
+		Starting      int       `json:"starting"`
 		Slots         int       `json:"slots"`
 		QueueDepth    *float64  `json:"queue_depth"`
 		InFlight      *float64  `json:"in_flight"`
@@ -207,6 +215,6 @@ func (o Observation) MarshalJSON() ([]byte, error) {
 		CPUPercent    *float64  `json:"cpu_percent"`
 		MemoryPercent *float64  `json:"memory_percent"`
 		GPUPercent    *float64  `json:"gpu_percent"`
-	}{o.Time, o.Replicas, o.Missing, o.Slots, f(o.QueueDepth), f(o.InFlight), f(o.ArrivalRate), f(o.DoneRate),
+	}{o.Time, o.Replicas, o.Sources, o.Missing, o.Starting, o.Slots, f(o.QueueDepth), f(o.InFlight), f(o.ArrivalRate), f(o.DoneRate),
 		f(o.P95LatencyS), f(o.ErrorRate), f(o.CPUPercent), f(o.MemoryPercent), f(o.GPUPercent)})
 }

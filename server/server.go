@@ -80,7 +80,7 @@ func New(opts Options) *Server {
 	s.initRAG(opts.RAG)
 	s.metrics.SetQueueSource(func() metrics.QueueStats {
 		st := s.pool.Stats()
-		return metrics.QueueStats{Waiting: st.Waiting, InFlight: st.InFlight, Slots: st.Slots}
+		return metrics.QueueStats{Waiting: st.Waiting, InFlight: st.InFlight, Slots: st.Slots, Engines: st.Ready, Starting: st.Starting}
 	})
 	s.app = fiber.New(fiber.Config{
 		AppName:               "aurax",

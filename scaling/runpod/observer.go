@@ -60,7 +60,7 @@ func (o *Observer) Observe(ctx context.Context) (scaling.Observation, error) {
 	}
 	now := o.now()
 	obs := scaling.Unknown(now)
-	obs.Replicas = max(1, h.Serving())
+	obs.Replicas, obs.Sources = max(1, h.Serving()), 1
 	if s := o.c.cfg.WorkerSlots; s > 0 {
 		obs.Slots = obs.Replicas * s
 	}

@@ -147,7 +147,7 @@ func (e *engine) observe(t time.Time, dt float64) scaling.Observation {
 		busy += r.busy()
 	}
 	o := scaling.Unknown(t)
-	o.Replicas = ready
+	o.Replicas, o.Sources = ready, 1
 	o.Slots = ready * e.m.Slots
 	o.QueueDepth = float64(len(e.queue))
 	o.InFlight = float64(busy)
