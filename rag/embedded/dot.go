@@ -43,3 +43,23 @@ func normalize(v []float32) {
 }
 
 func sqNorm(v []float32) float32 { return dotGeneric(v, v) }
+
+// codeAlign is the multiple every quantized row is padded to (with zero
+// codes), so the kernels need no tail loop.
+const codeAlign = 32
+
+// dotsInt8Generic is the portable dotsInt8: out[r] = Σ q[i]·codes[r·len(q)+i].
+func dotsInt8Generic(q []int16, codes []int8, out []int32) {
+	stride := len(q)
+	for r := range out {
+		row := codes[r*stride : (r+1)*stride : (r+1)*stride]
+		var s0, s1, s2, s3 int32
+		for i := 0; i+4 <= stride; i += 4 {
+			s0 += int32(q[i]) * int32(row[i])
+			s1 += int32(q[i+1]) * int32(row[i+1])
+			s2 += int32(q[i+2]) * int32(row[i+2])
+			s3 += int32(q[i+3]) * int32(row[i+3])
+		}
+		out[r] = (s0 + s1) + (s2 + s3)
+	}
+}
