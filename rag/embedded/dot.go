@@ -45,21 +45,25 @@ func normalize(v []float32) {
 func sqNorm(v []float32) float32 { return dotGeneric(v, v) }
 
 // codeAlign is the multiple every quantized row is padded to (with zero
-// codes), so the kernels need no tail loop.
-const codeAlign = 32
+// codes), so the kernels need no tail loop: two 64-dimension groups.
+const codeAlign = 128
 
-// dotsInt8Generic is the portable dotsInt8: out[r] = Σ q[i]·codes[r·len(q)+i].
-func dotsInt8Generic(q []int16, codes []int8, out []int32) {
+// dotsNibbleGeneric is the portable dotsNibble. A row is len(q)/2 bytes in
+// groups of 32 bytes for 64 dimensions: byte j of group g holds dimension
+// 64g+j in its low nibble and 64g+32+j in its high one.
+func dotsNibbleGeneric(q []int8, codes []uint8, out []int32) {
 	stride := len(q)
 	for r := range out {
-		row := codes[r*stride : (r+1)*stride : (r+1)*stride]
-		var s0, s1, s2, s3 int32
-		for i := 0; i+4 <= stride; i += 4 {
-			s0 += int32(q[i]) * int32(row[i])
-			s1 += int32(q[i+1]) * int32(row[i+1])
-			s2 += int32(q[i+2]) * int32(row[i+2])
-			s3 += int32(q[i+3]) * int32(row[i+3])
+		row := codes[r*stride/2 : (r+1)*stride/2 : (r+1)*stride/2]
+		var s0, s1 int32
+		for g := 0; g < stride; g += 64 {
+			grp := row[g/2 : g/2+32 : g/2+32]
+			qq := q[g : g+64 : g+64]
+			for j, b := range grp {
+				s0 += int32(b&15) * int32(qq[j])
+				s1 += int32(b>>4) * int32(qq[32+j])
+			}
 		}
-		out[r] = (s0 + s1) + (s2 + s3)
+		out[r] = s0 + s1
 	}
 }

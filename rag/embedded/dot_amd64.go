@@ -9,11 +9,12 @@ var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func dotAVX2(a, b *float32, n int) float32
 
-// dotsInt8AVX2 is in dot_amd64.s: int8 codes widened to int16 and
-// multiplied pairwise (VPMOVSXBW, VPMADDWD), two 8-lane int32 accumulators.
+// dotsNibbleAVX2 is in dot_amd64.s: nibbles unpacked with a shift and two
+// masks, multiplied by the query bytes with VPMADDUBSW, widened with
+// VPMADDWD.
 //
 //go:noescape
-func dotsInt8AVX2(q *int16, codes *int8, stride, n int, out *int32)
+func dotsNibbleAVX2(q *int8, codes *uint8, stride, n int, out *int32)
 
 // dot returns the inner product of a and b[:len(a)].
 func dot(a, b []float32) float32 {
@@ -24,14 +25,14 @@ func dot(a, b []float32) float32 {
 	return dotGeneric(a, b)
 }
 
-// dotsInt8 sets out[r] to the inner product of q and row r of codes (rows
-// of len(q) codes; len(q) a multiple of codeAlign). See dotsInt8Generic.
-func dotsInt8(q []int16, codes []int8, out []int32) {
+// dotsNibble sets out[r] to Σ q[i]·u[i] over row r's 4-bit codes u (rows
+// of len(q)/2 bytes; see dotsNibbleGeneric for the layout).
+func dotsNibble(q []int8, codes []uint8, out []int32) {
 	stride := len(q)
 	if useAVX2 && len(out) > 0 && stride > 0 {
-		_ = codes[len(out)*stride-1]
-		dotsInt8AVX2(&q[0], &codes[0], stride, len(out), &out[0])
+		_ = codes[len(out)*stride/2-1]
+		dotsNibbleAVX2(&q[0], &codes[0], stride, len(out), &out[0])
 		return
 	}
-	dotsInt8Generic(q, codes, out)
+	dotsNibbleGeneric(q, codes, out)
 }

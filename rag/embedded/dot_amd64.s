@@ -55,37 +55,56 @@ done:
 	MOVSS X0, ret+24(FP)
 	RET
 
-// func dotsInt8AVX2(q *int16, codes *int8, stride, n int, out *int32)
+// func dotsNibbleAVX2(q *int8, codes *uint8, stride, n int, out *int32)
 //
-// For each of n rows of stride int8 codes (stride a positive multiple of
-// 32), out[r] = Σ q[i]·codes[r·stride+i] in int32: VPMOVSXBW widens 16
-// codes to int16, VPMADDWD multiplies by the int16 query and adds pairs.
-// The caller bounds the query so the sums cannot overflow.
-TEXT ·dotsInt8AVX2(SB), NOSPLIT, $0-40
+// For each of n rows of stride 4-bit codes (stride a positive multiple of
+// 128; a row is stride/2 bytes), out[r] = Σ q[i]·u[i], u the unsigned
+// nibbles. Each 64-dimension group is 32 bytes: byte j holds dimension j
+// in its low nibble and dimension 32+j in its high one, so one shift and
+// two masks give 32 codes each in query order. VPMADDUBSW multiplies the
+// unsigned nibbles by the signed query bytes (pairs sum to at most
+// 2·15·127, two groups to 7620: no int16 saturation), VPMADDWD by ones
+// widens to int32.
+TEXT ·dotsNibbleAVX2(SB), NOSPLIT, $0-40
 	MOVQ q+0(FP), SI
 	MOVQ codes+8(FP), DI
 	MOVQ stride+16(FP), DX
 	MOVQ n+24(FP), R8
 	MOVQ out+32(FP), R9
-row:
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x00010001, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+nrow:
 	TESTQ R8, R8
-	JZ    rowsdone
+	JZ    nrowsdone
 	VPXOR Y0, Y0, Y0
-	VPXOR Y3, Y3, Y3
 	MOVQ  SI, R10
 	MOVQ  DX, CX
-inner:
-	VPMOVSXBW (DI), Y1
-	VPMOVSXBW 16(DI), Y2
-	VPMADDWD  (R10), Y1, Y1
-	VPMADDWD  32(R10), Y2, Y2
-	VPADDD    Y1, Y0, Y0
-	VPADDD    Y2, Y3, Y3
-	ADDQ      $32, DI
-	ADDQ      $64, R10
-	SUBQ      $32, CX
-	JNZ       inner
-	VPADDD       Y3, Y0, Y0
+ninner:
+	VMOVDQU    (DI), Y1
+	VMOVDQU    32(DI), Y4
+	VPSRLW     $4, Y1, Y2
+	VPSRLW     $4, Y4, Y5
+	VPAND      Y15, Y1, Y1
+	VPAND      Y15, Y2, Y2
+	VPAND      Y15, Y4, Y4
+	VPAND      Y15, Y5, Y5
+	VPMADDUBSW (R10), Y1, Y1
+	VPMADDUBSW 32(R10), Y2, Y2
+	VPMADDUBSW 64(R10), Y4, Y4
+	VPMADDUBSW 96(R10), Y5, Y5
+	VPADDW     Y2, Y1, Y1
+	VPADDW     Y5, Y4, Y4
+	VPADDW     Y4, Y1, Y1
+	VPMADDWD   Y14, Y1, Y1
+	VPADDD     Y1, Y0, Y0
+	ADDQ       $64, DI
+	ADDQ       $128, R10
+	SUBQ       $128, CX
+	JNZ        ninner
 	VEXTRACTI128 $1, Y0, X1
 	VPADDD       X1, X0, X0
 	VPSHUFD      $0x4E, X0, X1
@@ -95,7 +114,7 @@ inner:
 	VMOVD        X0, (R9)
 	ADDQ         $4, R9
 	DECQ         R8
-	JMP          row
-rowsdone:
+	JMP          nrow
+nrowsdone:
 	VZEROUPPER
 	RET

@@ -13,8 +13,8 @@ import (
 // slab (slot i at vecs[i*dim:(i+1)*dim]), the slot's bbolt key, and an
 // interned metadata id. Cosine vectors are stored normalised, so cosine is
 // a dot product; Euclidean keeps squared norms. With quantization on, each
-// slot also has int8 codes and a scale (quant.go), kept in step by put and
-// remove.
+// slot also has 4-bit codes and a scale (quant.go), kept in step by put
+// and remove.
 type index struct {
 	spec rag.CollectionSpec
 	dim  int
@@ -26,12 +26,17 @@ type index struct {
 	vecs  []float32
 	norms []float32 // squared norms; Euclidean only
 	keys  []string  // slot → bbolt key
-	// codes holds slot i's int8 codes at codes[i*stride:(i+1)*stride],
-	// scales its dequantization factor.
-	codes  []int8
-	scales []float32
-	meta   []uint32 // slot → metas index
-	slots  map[string]int32
+	// codes holds slot i's 4-bit codes at codes[i*stride/2:(i+1)*stride/2],
+	// scales its dequantization factor; pre is the preconditioner they
+	// were made with, measured when the collection had trainedAt points.
+	codes     []uint8
+	scales    []float32
+	pre       precond
+	trainedAt int
+	// loading defers quantization to the end of a bulk load (retrain).
+	loading bool
+	meta    []uint32 // slot → metas index
+	slots   map[string]int32
 
 	// Metadata is interned: all chunks of a document usually share one map.
 	metas   []rag.Metadata
@@ -48,6 +53,7 @@ func newIndex(spec rag.CollectionSpec, quantized bool) *index {
 	}
 	if quantized {
 		ix.stride = codeStride(spec.Dimension)
+		ix.pre = identity(spec.Dimension)
 	}
 	return ix
 }
@@ -58,7 +64,7 @@ func (ix *index) grow(n int) {
 	ix.keys = slices.Grow(ix.keys, n)
 	ix.meta = slices.Grow(ix.meta, n)
 	if ix.stride > 0 {
-		ix.codes = slices.Grow(ix.codes, n*ix.stride)
+		ix.codes = slices.Grow(ix.codes, n*ix.stride/2)
 		ix.scales = slices.Grow(ix.scales, n)
 	}
 }
@@ -101,13 +107,19 @@ func (ix *index) put(key string, vec []float32, metaJSON []byte) {
 			ix.norms = append(ix.norms, sqNorm(vec))
 		}
 		if ix.stride > 0 {
-			ix.codes = slices.Grow(ix.codes, ix.stride)[:len(ix.codes)+ix.stride]
+			rb := ix.stride / 2
+			ix.codes = slices.Grow(ix.codes, rb)[:len(ix.codes)+rb]
 			ix.scales = append(ix.scales, 0)
 		}
 	}
-	if ix.stride > 0 {
-		ix.scales[s] = quantize(ix.codes[int(s)*ix.stride:(int(s)+1)*ix.stride], vec)
+	if ix.stride == 0 || ix.loading {
+		return
 	}
+	if !ok && ix.dueRetrain() {
+		ix.retrain()
+		return
+	}
+	ix.quantizeSlot(int(s), make([]float32, ix.dim))
 }
 
 // remove deletes key by moving the last slot into its place. Caller holds
@@ -127,8 +139,8 @@ func (ix *index) remove(key string) {
 			ix.norms[s] = ix.norms[last]
 		}
 		if ix.stride > 0 {
-			st := ix.stride
-			copy(ix.codes[int(s)*st:(int(s)+1)*st], ix.codes[int(last)*st:])
+			rb := ix.stride / 2
+			copy(ix.codes[int(s)*rb:(int(s)+1)*rb], ix.codes[int(last)*rb:])
 			ix.scales[s] = ix.scales[last]
 		}
 		ix.slots[lk] = s
@@ -141,7 +153,7 @@ func (ix *index) remove(key string) {
 		ix.norms = ix.norms[:last]
 	}
 	if ix.stride > 0 {
-		ix.codes = ix.codes[:int(last)*ix.stride]
+		ix.codes = ix.codes[:int(last)*ix.stride/2]
 		ix.scales = ix.scales[:last]
 	}
 }

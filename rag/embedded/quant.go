@@ -6,76 +6,171 @@ import (
 	"github.com/aurax/aurax/rag"
 )
 
-// Scalar quantization (int8, one scale per vector).
+// The quantized copy: 4 bits a dimension, one scale per vector, after a
+// per-dimension preconditioning.
 //
-// A stored vector v becomes codes c = round(v·127/max|v|) and a scale
-// max|v|/127, so v ≈ scale·c. No training and no shared ranges: an upsert
-// quantizes its own vector, and data drift cannot push values outside a
-// learnt range. The query becomes int16 (more precision where it is cheap:
-// it is read once per query, not once per row).
+// A vector v is first mapped to w = (v − mean) / spread, dimension by
+// dimension, so that a few dimensions of large spread or offset (trained
+// embedding models have them) do not take all the precision; then w
+// becomes codes c = round(7·w/max|w|) in [−7, 7] and a scale max|w|/7.
+// Since q·v = q·mean + (q∘spread)·w, the query is multiplied by spread
+// and the constant q·mean is dropped: it moves no rank. The
+// preconditioner is a mean and a spread measured on the collection
+// itself (train); it only decides precision, never correctness: the
+// candidates are rescored exactly in float32.
 
-// codeStride is the padded row length of dim codes.
+// Retraining thresholds: a collection's preconditioner is measured when it
+// reaches trainMin points and again each time it has grown 4×, up to
+// trainMax; past that its statistics are stable and only a reopen
+// remeasures them (on at most trainSample points).
+const (
+	trainMin    = 1024
+	trainMax    = 65536
+	trainSample = 65536
+)
+
+// codeStride is the padded row length, in dimensions, of dim codes.
 func codeStride(dim int) int { return (dim + codeAlign - 1) / codeAlign * codeAlign }
 
-// quantize writes v's codes into dst (len(dst) ≥ len(v); the padding is
-// zeroed) and returns the scale.
-func quantize(dst []int8, v []float32) float32 {
-	var m float32
-	for _, x := range v {
-		m = max(m, abs32(x))
-	}
-	clear(dst)
-	if m == 0 {
-		return 0
-	}
-	inv := 127 / m
-	for i, x := range v {
-		dst[i] = int8(math.Round(float64(x * inv)))
-	}
-	return m / 127
+// precond is the per-dimension map w = (v − mean) · inv, inv = 1/spread.
+type precond struct {
+	mean, spread, inv []float32
 }
 
-// quantizeQuery writes q's int16 codes into dst (len(dst) ≥ len(q); the
-// padding is zeroed) and returns the scale. The codes are bounded so that
-// Σ|dst[i]|·127 < 2³¹: an int32 dot product with any int8 row cannot
-// overflow, whatever the dimension.
-func quantizeQuery(dst []int16, q []float32) float32 {
-	var m, sum float64
-	for _, x := range q {
-		a := math.Abs(float64(x))
-		m = max(m, a)
-		sum += a
+func identity(dim int) precond {
+	p := precond{mean: make([]float32, dim), spread: make([]float32, dim), inv: make([]float32, dim)}
+	for d := range dim {
+		p.spread[d], p.inv[d] = 1, 1
+	}
+	return p
+}
+
+// train measures the mean and spread of each dimension over (a strided
+// sample of) vecs, flooring the spread at 1/1000 of the largest so a
+// constant dimension is not blown up.
+func train(vecs []float32, dim int) precond {
+	n := len(vecs) / dim
+	step := max(1, n/trainSample)
+	sum := make([]float64, dim)
+	sq := make([]float64, dim)
+	m := 0
+	for s := 0; s < n; s += step {
+		for d, x := range vecs[s*dim : (s+1)*dim] {
+			sum[d] += float64(x)
+			sq[d] += float64(x) * float64(x)
+		}
+		m++
+	}
+	p := identity(dim)
+	var top float64
+	sd := make([]float64, dim)
+	for d := range dim {
+		mean := sum[d] / float64(m)
+		sd[d] = math.Sqrt(max(0, sq[d]/float64(m)-mean*mean))
+		p.mean[d] = float32(mean)
+		top = max(top, sd[d])
+	}
+	if top == 0 {
+		return p
+	}
+	for d := range dim {
+		s := float32(max(sd[d], top/1000))
+		p.spread[d], p.inv[d] = s, 1/s
+	}
+	return p
+}
+
+// quantize writes v's codes into dst (codeStride/2 bytes; unsigned
+// nibbles c+8 in the layout of dotsNibbleGeneric, padding zero) and
+// returns the scale. tmp holds len(v) floats.
+func (p *precond) quantize(dst []uint8, v, tmp []float32) float32 {
+	w := tmp[:len(v)]
+	var m float32
+	for d, x := range v {
+		w[d] = (x - p.mean[d]) * p.inv[d]
+		m = max(m, abs32(w[d]))
+	}
+	clear(dst)
+	var inv float32
+	if m > 0 {
+		inv = 7 / m
+	}
+	for d, x := range w {
+		u := uint8(x*inv + 8.5) // c+8 rounded: x*inv+8 lies in [1, 15]
+		i := d/64*32 + d%32
+		if d%64 < 32 {
+			dst[i] |= u
+		} else {
+			dst[i] |= u << 4
+		}
+	}
+	return m / 7
+}
+
+// query returns q's codes for the kernel (codeStride int8s, padding zero),
+// the scale that turns kernel sums back into q·w units, and the offset to
+// subtract from every kernel sum (the codes are c+8: 8·Σq).
+func (p *precond) query(dst []int8, q []float32) (scale float32, offset int32) {
+	var m float32
+	qw := make([]float32, len(q))
+	for d, x := range q {
+		qw[d] = x * p.spread[d]
+		m = max(m, abs32(qw[d]))
 	}
 	clear(dst)
 	if m == 0 {
-		return 0
+		return 0, 0
 	}
-	s := min(32767/m, 2.0e9/(127*sum))
-	for i, x := range q {
-		dst[i] = int16(math.Round(float64(x) * s))
+	inv := 127 / m
+	var sum int32
+	for d, x := range qw {
+		dst[d] = int8(math.Round(float64(x * inv)))
+		sum += int32(dst[d])
 	}
-	return float32(1 / s)
+	return m / 127, 8 * sum
 }
 
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
-// rerankMin is how many candidates the int8 scan hands to the exact
-// re-rank at least (more when k is large: rerankSize). On the 20k
-// clustered set of TestQuantizedRecall, recall@10 against the exact scan
-// measured 0.982 with no re-rank beyond the top 10, 0.9995 with 12 and 1.0
-// from 16 up: 256 is a wide margin for real embeddings, whose outlier
-// dimensions cost one-scale-per-vector codes precision, and rescoring 256
-// vectors reads 384 KiB.
-const rerankMin = 256
+// retrain measures the preconditioner on the current vectors and
+// requantizes every slot. Caller holds mu for writing.
+func (ix *index) retrain() {
+	if ix.len() >= trainMin {
+		ix.pre = train(ix.vecs, ix.dim)
+	}
+	ix.trainedAt = ix.len()
+	tmp := make([]float32, ix.dim)
+	for s := range ix.len() {
+		ix.quantizeSlot(s, tmp)
+	}
+}
+
+// quantizeSlot (re)computes slot s's codes and scale.
+func (ix *index) quantizeSlot(s int, tmp []float32) {
+	rb := ix.stride / 2
+	ix.scales[s] = ix.pre.quantize(ix.codes[s*rb:(s+1)*rb], ix.vecs[s*ix.dim:(s+1)*ix.dim], tmp)
+}
+
+// dueRetrain reports whether a collection that just grew to its current
+// size should measure its preconditioner again.
+func (ix *index) dueRetrain() bool {
+	n := ix.len()
+	return n >= trainMin && n <= trainMax && n >= 4*ix.trainedAt
+}
+
+// rerankMin is how many candidates the 4-bit scan hands to the exact
+// re-rank at least (more when k is large: rerankSize). See BENCHMARKS.md
+// for the recall it was chosen on.
+const rerankMin = 512
 
 // rerankSize is how many candidates a top-k search rescores exactly.
-func rerankSize(k int) int { return max(rerankMin, 4*k) }
+func rerankSize(k int) int { return max(rerankMin, 8*k) }
 
-// blockRows is how many rows one kernel call scores: 96 KiB of 384-d
+// blockRows is how many rows one kernel call scores: 48 KiB of 384-d
 // codes, and the scores stay in L1.
 const blockRows = 256
 
-// searchQuantized ranks every allowed slot by its int8 approximation,
+// searchQuantized ranks every allowed slot by its 4-bit approximation,
 // keeps the best rerankSize(k) and rescores those exactly, so the scores
 // returned are exact and a hit missing from the exact answer can only be
 // one whose approximation fell out of the candidates. The filter applies
@@ -87,8 +182,8 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 	if ix.stride == 0 || n <= r {
 		return ix.search(q, k, minScore, allowed, workers)
 	}
-	qc := make([]int16, ix.stride)
-	qs := quantizeQuery(qc, q)
+	qc := make([]int8, ix.stride)
+	qs, off := ix.pre.query(qc, q)
 	euclid := ix.spec.Distance == rag.Euclidean
 	shards := make([]topK, splitWorkers(n, workers))
 	parallel(n, len(shards), func(w, lo, hi int) {
@@ -96,9 +191,9 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 		t.k = r
 		t.h = make([]candidate, 0, r)
 		consider := func(s int, d int32) {
-			// Approximate q·v; for Euclidean rank by 2q·v − |v|², which
-			// orders like −|q−v|.
-			score := float32(d) * qs * ix.scales[s]
+			// q·v up to a constant; for Euclidean rank by 2q·v − |v|²,
+			// which orders like −|q−v|.
+			score := float32(d-off) * qs * ix.scales[s]
 			if euclid {
 				score = 2*score - ix.norms[s]
 			}
@@ -109,11 +204,11 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 		}
 		var buf [blockRows]int32
 		var rows [blockRows]int32
-		st := ix.stride
+		rb := ix.stride / 2
 		for b := lo; b < hi; b += blockRows {
 			e := min(b+blockRows, hi)
 			if allowed == nil {
-				dotsInt8(qc, ix.codes[b*st:e*st], buf[:e-b])
+				dotsNibble(qc, ix.codes[b*rb:e*rb], buf[:e-b])
 				for j, d := range buf[:e-b] {
 					consider(b+j, d)
 				}
@@ -126,14 +221,14 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 				}
 			}
 			if len(block) > (e-b)/2 {
-				dotsInt8(qc, ix.codes[b*st:e*st], buf[:e-b])
+				dotsNibble(qc, ix.codes[b*rb:e*rb], buf[:e-b])
 				for _, s := range block {
 					consider(int(s), buf[int(s)-b])
 				}
 				continue
 			}
 			for _, s := range block { // a selective filter: score only what it allows
-				dotsInt8(qc, ix.codes[int(s)*st:(int(s)+1)*st], buf[:1])
+				dotsNibble(qc, ix.codes[int(s)*rb:(int(s)+1)*rb], buf[:1])
 				consider(int(s), buf[0])
 			}
 		}
@@ -149,14 +244,4 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 		best.push(candidate{score: score, slot: c.slot})
 	}
 	return merge([]topK{best}, k)
-}
-
-// anyAllowed reports whether any of the metadata ids is allowed.
-func anyAllowed(allowed []bool, metas []uint32) bool {
-	for _, m := range metas {
-		if allowed[m] {
-			return true
-		}
-	}
-	return false
 }

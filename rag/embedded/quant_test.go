@@ -12,62 +12,96 @@ import (
 	"github.com/aurax/aurax/rag"
 )
 
-func TestDotsInt8(t *testing.T) {
+func TestDotsNibble(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, stride := range []int{32, 64, 384, 416, 1024} {
+	for _, stride := range []int{128, 384, 512, 1024} {
 		const rows = 9
-		codes := make([]int8, rows*stride)
+		codes := make([]uint8, rows*stride/2)
 		for i := range codes {
-			codes[i] = int8(r.IntN(255) - 127)
+			codes[i] = uint8(r.IntN(256))
 		}
-		q := make([]int16, stride)
+		codes[0] = 0xff // the extremes: 15·127 and 15·−128 in one pair
+		q := make([]int8, stride)
 		for i := range q {
-			q[i] = int16(r.IntN(2*4000+1) - 4000)
+			q[i] = int8(r.IntN(256) - 128)
 		}
-		q[0], codes[0] = 32767, -127 // the extremes quantize can produce
+		q[0], q[1], q[32], q[33] = 127, 127, -128, -128
 		want := make([]int32, rows)
 		for row := range want {
-			var s int64
-			for i := range q {
-				s += int64(q[i]) * int64(codes[row*stride+i])
+			// Dimension d of a row: group d/64, byte d%32 of it, low
+			// nibble for d%64 < 32.
+			for d := range stride {
+				b := codes[row*stride/2+d/64*32+d%32]
+				u := b & 15
+				if d%64 >= 32 {
+					u = b >> 4
+				}
+				want[row] += int32(u) * int32(q[d])
 			}
-			want[row] = int32(s)
 		}
 		got, generic := make([]int32, rows), make([]int32, rows)
-		dotsInt8(q, codes, got)
-		dotsInt8Generic(q, codes, generic)
-		require.Equal(t, want, got, "dotsInt8(stride=%d)", stride)
-		require.Equal(t, want, generic, "dotsInt8Generic(stride=%d)", stride)
+		dotsNibble(q, codes, got)
+		dotsNibbleGeneric(q, codes, generic)
+		require.Equal(t, want, got, "dotsNibble(stride=%d)", stride)
+		require.Equal(t, want, generic, "dotsNibbleGeneric(stride=%d)", stride)
 	}
 }
 
+// TestQuantize: codes dequantize to within half a step of the
+// preconditioned vector, the padding scores nothing, and the kernel sum
+// minus the offset, scaled, approximates q·v − q·mean.
 func TestQuantize(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, dim := range []int{1, 3, 384, 65536} {
-		v := randVec(r, dim)
-		codes := make([]int8, codeStride(dim))
-		for i := range codes {
-			codes[i] = 99 // padding must come back zero
+	for _, dim := range []int{1, 3, 384, 1000} {
+		vecs := make([]float32, 0, 2000*dim)
+		for range 2000 {
+			v := randVec(r, dim)
+			v[0] = 10 + v[0]*5 // an offset, wide dimension
+			vecs = append(vecs, v...)
 		}
-		scale := quantize(codes, v)
-		for i, x := range v {
-			require.InDelta(t, x, scale*float32(codes[i]), float64(scale)/2+1e-7, "quantize(dim=%d)[%d]", dim, i)
+		p := train(vecs, dim)
+		require.InDelta(t, 10, p.mean[0], 0.5, "train: mean of dimension 0")
+		require.InDelta(t, 5, p.spread[0], 0.5, "train: spread of dimension 0")
+
+		v, q := vecs[:dim], vecs[dim:2*dim]
+		stride := codeStride(dim)
+		codes := make([]uint8, stride/2)
+		scale := p.quantize(codes, v, make([]float32, dim))
+		got := make([]int8, stride) // back to c in dimension order
+		for d := range stride {
+			b := codes[d/64*32+d%32]
+			u := b & 15
+			if d%64 >= 32 {
+				u = b >> 4
+			}
+			got[d] = int8(u) - 8
 		}
-		for _, c := range codes[dim:] {
-			require.Zero(t, c, "padding")
+		var want float64 // q·v − q·mean
+		for d := range dim {
+			w := (v[d] - p.mean[d]) / p.spread[d]
+			require.InDelta(t, w, scale*float32(got[d]), float64(scale)/2+1e-5, "quantize(dim=%d)[%d]", dim, d)
+			want += float64(q[d]) * float64(v[d]-p.mean[d])
+		}
+		for d := dim; d < stride; d++ {
+			require.Equal(t, int8(-8), got[d], "padding is the zero byte")
 		}
 
-		qc := make([]int16, codeStride(dim))
-		qs := quantizeQuery(qc, v)
-		var sum int64
-		for i, x := range v {
-			require.InDelta(t, x, qs*float32(qc[i]), float64(qs)/2+1e-7, "quantizeQuery(dim=%d)[%d]", dim, i)
-			sum += int64(math.Abs(float64(qc[i])))
+		qc := make([]int8, stride)
+		qs, off := p.query(qc, q)
+		out := make([]int32, 1)
+		dotsNibble(qc, codes, out)
+		approx := float64(out[0]-off) * float64(qs) * float64(scale)
+		var norm float64
+		for d := range dim {
+			norm += math.Abs(float64(q[d]*p.spread[d])) * float64(scale)
 		}
-		require.Less(t, 127*sum, int64(math.MaxInt32), "Σ|q|·127 must fit int32 (dim=%d)", dim)
+		require.InDelta(t, want, approx, norm/4+1e-3, "approximate q·v (dim=%d)", dim)
 	}
-	require.Zero(t, quantize(make([]int8, 32), make([]float32, 5)))
-	require.Zero(t, quantizeQuery(make([]int16, 32), make([]float32, 5)))
+	p := identity(5)
+	require.Zero(t, p.quantize(make([]uint8, 64), make([]float32, 5), make([]float32, 5)))
+	qs, off := p.query(make([]int8, 128), make([]float32, 5))
+	require.Zero(t, qs)
+	require.Zero(t, off)
 }
 
 // clusteredStore is a store holding clusteredSet(seed, n, 384) in
