@@ -247,3 +247,20 @@ func TestSearchOption(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{docOf(17) + "/1"}, ids(hits))
 }
+
+func TestSelectBest(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 2, 3, 10, 100, 1000} {
+		for _, k := range []int{1, 2, 7, 50, 512} {
+			c := make([]candidate, n)
+			for i := range c {
+				c[i] = candidate{score: float32(r.IntN(20)), slot: int32(i)} // many ties
+			}
+			want := append([]candidate(nil), c...)
+			sortBest(want)
+			got := selectBest(c, k)
+			sortBest(got)
+			require.Equal(t, want[:min(k, n)], got, "selectBest(n=%d, r=%d)", n, k)
+		}
+	}
+}

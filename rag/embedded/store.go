@@ -174,7 +174,7 @@ func (s *Store) load() error {
 			}
 			ix.loading = false
 			if ix.stride > 0 {
-				ix.retrain()
+				ix.retrain(s.workers)
 			}
 			s.colls[spec.Name] = ix
 			return nil
