@@ -81,8 +81,7 @@ func train(vecs []float32, dim int) precond {
 }
 
 // quantize writes v's codes into dst (codeStride/2 bytes; unsigned
-// nibbles c+8 in the layout of dotsNibbleGeneric, padding zero) and
-// returns the scale. tmp holds len(v) floats.
+// nibbles c+8 where nibbleAt says, padding zero) and returns the scale. tmp holds len(v) floats.
 func (p *precond) quantize(dst []uint8, v, tmp []float32) float32 {
 	w := tmp[:len(v)]
 	var m float32
@@ -97,23 +96,22 @@ func (p *precond) quantize(dst []uint8, v, tmp []float32) float32 {
 	if m > 0 {
 		inv = 7 / m
 	}
-	clear(dst[len(v)/64*32:])
+	clear(dst[len(v)/128*64:])
 	// c+8 rounded: x*inv+8 lies in [1, 15], so truncating x*inv+8.5
-	// rounds. Whole 64-dimension groups first, then the partial one.
-	g := 0
-	for ; g+64 <= len(w); g += 64 {
-		lo, hi, out := w[g:g+32:g+32], w[g+32:g+64:g+64], dst[g/2:g/2+32:g/2+32]
+	// rounds. Whole 128-dimension blocks first, then the partial one.
+	b := 0
+	for ; b+128 <= len(w); b += 128 {
+		lo, hi, out := w[b:b+64:b+64], w[b+64:b+128:b+128], dst[b/2:b/2+64:b/2+64]
 		for j := range out {
 			out[j] = uint8(lo[j]*inv+8.5) | uint8(hi[j]*inv+8.5)<<4
 		}
 	}
-	for d := g; d < len(w); d++ {
+	for d := b; d < len(w); d++ {
 		u := uint8(w[d]*inv + 8.5)
-		i := d/64*32 + d%32
-		if d%64 < 32 {
-			dst[i] |= u
-		} else {
+		if i, high := nibbleAt(d); high {
 			dst[i] |= u << 4
+		} else {
+			dst[i] |= u
 		}
 	}
 	return m / 7

@@ -25,25 +25,21 @@ func TestDotsNibble(t *testing.T) {
 		for i := range q {
 			q[i] = int8(r.IntN(256) - 128)
 		}
-		q[0], q[1], q[32], q[33] = 127, 127, -128, -128
+		q[0], q[1], q[64], q[65] = 127, 127, -128, -128
 		want := make([]int32, rows)
 		for row := range want {
-			// Dimension d of a row: group d/64, byte d%32 of it, low
-			// nibble for d%64 < 32.
 			for d := range stride {
-				b := codes[row*stride/2+d/64*32+d%32]
-				u := b & 15
-				if d%64 >= 32 {
-					u = b >> 4
-				}
-				want[row] += int32(u) * int32(q[d])
+				want[row] += int32(nibble(codes[row*stride/2:], d)) * int32(q[d])
 			}
 		}
-		got, generic := make([]int32, rows), make([]int32, rows)
-		dotsNibble(q, codes, got)
+		generic := make([]int32, rows)
 		dotsNibbleGeneric(q, codes, generic)
-		require.Equal(t, want, got, "dotsNibble(stride=%d)", stride)
 		require.Equal(t, want, generic, "dotsNibbleGeneric(stride=%d)", stride)
+		for _, k := range nibbleKernels() {
+			got := make([]int32, rows)
+			k.fn(q, codes, got)
+			require.Equal(t, want, got, "%s(stride=%d)", k.name, stride)
+		}
 	}
 }
 
@@ -69,12 +65,7 @@ func TestQuantize(t *testing.T) {
 		scale := p.quantize(codes, v, make([]float32, dim))
 		got := make([]int8, stride) // back to c in dimension order
 		for d := range stride {
-			b := codes[d/64*32+d%32]
-			u := b & 15
-			if d%64 >= 32 {
-				u = b >> 4
-			}
-			got[d] = int8(u) - 8
+			got[d] = int8(nibble(codes, d)) - 8
 		}
 		var want float64 // q·v − q·mean
 		for d := range dim {
@@ -263,4 +254,13 @@ func TestSelectBest(t *testing.T) {
 			require.Equal(t, want[:min(k, n)], got, "selectBest(n=%d, r=%d)", n, k)
 		}
 	}
+}
+
+// nibble is dimension d's code in a row.
+func nibble(row []uint8, d int) uint8 {
+	i, high := nibbleAt(d)
+	if high {
+		return row[i] >> 4
+	}
+	return row[i] & 15
 }
