@@ -9,9 +9,9 @@ import (
 	"github.com/aurax/aurax/rag"
 )
 
-// index is a collection's in-memory side: every vector in one contiguous
-// slab (slot i at vecs[i*dim:(i+1)*dim]), the slot's bbolt key, and an
-// interned metadata id. Cosine vectors are stored normalised, so cosine is
+// index is a collection's in-memory side: every vector in a slab of rows
+// (slot i is vecs.row(i)), the slot's bbolt key, and an interned metadata
+// id. Cosine vectors are stored normalised, so cosine is
 // a dot product; Euclidean keeps squared norms. With quantization on, each
 // slot also has 4-bit codes and a scale (quant.go), kept in step by put
 // and remove.
@@ -23,13 +23,13 @@ type index struct {
 	stride int
 
 	mu    sync.RWMutex
-	vecs  []float32
+	vecs  slab[float32]
 	norms []float32 // squared norms; Euclidean only
 	keys  []string  // slot → bbolt key
-	// codes holds slot i's 4-bit codes at codes[i*stride/2:(i+1)*stride/2],
-	// scales its dequantization factor; pre is the preconditioner they
-	// were made with, measured when the collection had trainedAt points.
-	codes     []uint8
+	// codes.row(i) is slot i's 4-bit codes (stride/2 bytes), scales[i]
+	// its dequantization factor; pre is the preconditioner they were made
+	// with, measured when the collection had trainedAt points.
+	codes     slab[uint8]
 	scales    []float32
 	pre       precond
 	trainedAt int
@@ -50,38 +50,27 @@ func newIndex(spec rag.CollectionSpec, quantized bool) *index {
 		dim:     spec.Dimension,
 		slots:   make(map[string]int32),
 		metaIDs: make(map[string]uint32),
+		vecs:    newSlab[float32](spec.Dimension, 4),
 	}
 	if quantized {
 		ix.stride = codeStride(spec.Dimension)
+		ix.codes = newSlab[uint8](ix.stride/2, 1)
 		ix.pre = identity(spec.Dimension)
 	}
 	return ix
 }
 
-// grow reserves room for n more slots (bulk load).
+// grow reserves room for n more slots (bulk load); the slabs grow by
+// chunks and need no reservation.
 func (ix *index) grow(n int) {
 	if len(ix.slots) == 0 {
 		ix.slots = make(map[string]int32, n)
 	}
-	ix.vecs = reserve(ix.vecs, n*ix.dim)
 	ix.keys = slices.Grow(ix.keys, n)
-	ix.meta = reserve(ix.meta, n)
+	ix.meta = slices.Grow(ix.meta, n)
 	if ix.stride > 0 {
-		ix.codes = reserve(ix.codes, n*ix.stride/2)
-		ix.scales = reserve(ix.scales, n)
+		ix.scales = slices.Grow(ix.scales, n)
 	}
-}
-
-// reserve is slices.Grow for pointer-free slabs. An empty one is made
-// with make: a large make takes fresh zeroed pages and is preemptible,
-// where growslice clears the whole new capacity in one non-preemptible
-// call, which at a million 384-d vectors measured 3.2 s of page faults
-// during which the GC spun waiting to scan the loading goroutine.
-func reserve[T any](s []T, n int) []T {
-	if cap(s) == 0 {
-		return make([]T, 0, n)
-	}
-	return slices.Grow(s, n)
 }
 
 func (ix *index) len() int { return len(ix.keys) }
@@ -107,7 +96,7 @@ func (ix *index) put(key string, vec []float32, metaJSON []byte) {
 	mid := ix.intern(metaJSON)
 	s, ok := ix.slots[key]
 	if ok {
-		copy(ix.vecs[int(s)*ix.dim:], vec)
+		copy(ix.vecs.row(int(s)), vec)
 		ix.meta[s] = mid
 		if ix.spec.Distance == rag.Euclidean {
 			ix.norms[s] = sqNorm(vec)
@@ -116,14 +105,13 @@ func (ix *index) put(key string, vec []float32, metaJSON []byte) {
 		s = int32(len(ix.keys))
 		ix.slots[key] = s
 		ix.keys = append(ix.keys, key)
-		ix.vecs = append(ix.vecs, vec...)
+		copy(ix.vecs.push(), vec)
 		ix.meta = append(ix.meta, mid)
 		if ix.spec.Distance == rag.Euclidean {
 			ix.norms = append(ix.norms, sqNorm(vec))
 		}
 		if ix.stride > 0 {
-			rb := ix.stride / 2
-			ix.codes = slices.Grow(ix.codes, rb)[:len(ix.codes)+rb]
+			ix.codes.push()
 			ix.scales = append(ix.scales, 0)
 		}
 	}
@@ -147,15 +135,14 @@ func (ix *index) remove(key string) {
 	last := int32(len(ix.keys) - 1)
 	if s != last {
 		lk := ix.keys[last]
-		copy(ix.vecs[int(s)*ix.dim:(int(s)+1)*ix.dim], ix.vecs[int(last)*ix.dim:])
+		copy(ix.vecs.row(int(s)), ix.vecs.row(int(last)))
 		ix.keys[s] = lk
 		ix.meta[s] = ix.meta[last]
 		if ix.norms != nil {
 			ix.norms[s] = ix.norms[last]
 		}
 		if ix.stride > 0 {
-			rb := ix.stride / 2
-			copy(ix.codes[int(s)*rb:(int(s)+1)*rb], ix.codes[int(last)*rb:])
+			copy(ix.codes.row(int(s)), ix.codes.row(int(last)))
 			ix.scales[s] = ix.scales[last]
 		}
 		ix.slots[lk] = s
@@ -163,12 +150,12 @@ func (ix *index) remove(key string) {
 	delete(ix.slots, key)
 	ix.keys = ix.keys[:last]
 	ix.meta = ix.meta[:last]
-	ix.vecs = ix.vecs[:int(last)*ix.dim]
+	ix.vecs.pop()
 	if ix.norms != nil {
 		ix.norms = ix.norms[:last]
 	}
 	if ix.stride > 0 {
-		ix.codes = ix.codes[:int(last)*ix.stride/2]
+		ix.codes.pop()
 		ix.scales = ix.scales[:last]
 	}
 }
@@ -241,7 +228,7 @@ const parallelMin = 8192
 // score is slot s's exact score for q (qn: q's squared norm, Euclidean
 // only). Both search paths rank with it, so they agree to the bit.
 func (ix *index) score(q []float32, qn float32, s int) float32 {
-	score := dot(q, ix.vecs[s*ix.dim:(s+1)*ix.dim])
+	score := dot(q, ix.vecs.row(s))
 	if ix.spec.Distance == rag.Euclidean {
 		d2 := ix.norms[s] + qn - 2*score
 		if d2 < 0 {

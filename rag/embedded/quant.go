@@ -46,16 +46,16 @@ func identity(dim int) precond {
 }
 
 // train measures the mean and spread of each dimension over (a strided
-// sample of) vecs, flooring the spread at 1/1000 of the largest so a
-// constant dimension is not blown up.
-func train(vecs []float32, dim int) precond {
-	n := len(vecs) / dim
+// sample of) the rows of vecs, flooring the spread at 1/1000 of the
+// largest so a constant dimension is not blown up.
+func train(vecs *slab[float32]) precond {
+	n, dim := vecs.n, vecs.width
 	step := max(1, n/trainSample)
 	sum := make([]float64, dim)
 	sq := make([]float64, dim)
 	m := 0
 	for s := 0; s < n; s += step {
-		for d, x := range vecs[s*dim : (s+1)*dim] {
+		for d, x := range vecs.row(s) {
 			sum[d] += float64(x)
 			sq[d] += float64(x) * float64(x)
 		}
@@ -148,7 +148,7 @@ func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) 
 func (ix *index) retrain(workers int) {
 	n := ix.len()
 	if n >= trainMin {
-		ix.pre = train(ix.vecs, ix.dim)
+		ix.pre = train(&ix.vecs)
 	}
 	ix.trainedAt = n
 	parallel(n, splitWorkers(n, workers), func(_, lo, hi int) {
@@ -161,8 +161,7 @@ func (ix *index) retrain(workers int) {
 
 // quantizeSlot (re)computes slot s's codes and scale.
 func (ix *index) quantizeSlot(s int, tmp []float32) {
-	rb := ix.stride / 2
-	ix.scales[s] = ix.pre.quantize(ix.codes[s*rb:(s+1)*rb], ix.vecs[s*ix.dim:(s+1)*ix.dim], tmp)
+	ix.scales[s] = ix.pre.quantize(ix.codes.row(s), ix.vecs.row(s), tmp)
 }
 
 // dueRetrain reports whether a collection that just grew to its current
@@ -216,11 +215,10 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 		}
 		var buf [blockRows]int32
 		var rows [blockRows]int32
-		rb := ix.stride / 2
-		for b := lo; b < hi; b += blockRows {
-			e := min(b+blockRows, hi)
+		for b, e := lo, lo; b < hi; b = e {
+			e = min(b+blockRows, hi, ix.codes.chunkEnd(b))
 			if allowed == nil {
-				dotsNibble(qc, ix.codes[b*rb:e*rb], buf[:e-b])
+				dotsNibble(qc, ix.codes.rows(b, e), buf[:e-b])
 				for j, d := range buf[:e-b] {
 					consider(b+j, d)
 				}
@@ -233,14 +231,14 @@ func (ix *index) searchQuantized(q []float32, k int, minScore float32, allowed [
 				}
 			}
 			if len(block) > (e-b)/2 {
-				dotsNibble(qc, ix.codes[b*rb:e*rb], buf[:e-b])
+				dotsNibble(qc, ix.codes.rows(b, e), buf[:e-b])
 				for _, s := range block {
 					consider(int(s), buf[int(s)-b])
 				}
 				continue
 			}
 			for _, s := range block { // a selective filter: score only what it allows
-				dotsNibble(qc, ix.codes[int(s)*rb:(int(s)+1)*rb], buf[:1])
+				dotsNibble(qc, ix.codes.row(int(s)), buf[:1])
 				consider(int(s), buf[0])
 			}
 		}

@@ -49,17 +49,17 @@ func TestDotsNibble(t *testing.T) {
 func TestQuantize(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, dim := range []int{1, 3, 384, 1000} {
-		vecs := make([]float32, 0, 2000*dim)
+		vecs := newSlab[float32](dim, 4)
 		for range 2000 {
 			v := randVec(r, dim)
 			v[0] = 10 + v[0]*5 // an offset, wide dimension
-			vecs = append(vecs, v...)
+			copy(vecs.push(), v)
 		}
-		p := train(vecs, dim)
+		p := train(&vecs)
 		require.InDelta(t, 10, p.mean[0], 0.5, "train: mean of dimension 0")
 		require.InDelta(t, 5, p.spread[0], 0.5, "train: spread of dimension 0")
 
-		v, q := vecs[:dim], vecs[dim:2*dim]
+		v, q := vecs.row(0), vecs.row(1)
 		stride := codeStride(dim)
 		codes := make([]uint8, stride/2)
 		scale := p.quantize(codes, v, make([]float32, dim))
@@ -145,6 +145,8 @@ func TestQuantizedRecall(t *testing.T) {
 // deletes, document replacement and a reopen leave the quantized path
 // answering exactly what the exact scan answers.
 func TestQuantizedMatchesExact(t *testing.T) {
+	defer func(b int) { chunkBytes = b }(chunkBytes)
+	chunkBytes = 64 << 10 // 256-row chunks: scans and moves cross them
 	ctx := context.Background()
 	data := newClusteredSet(3, 20_000, 384)
 	s, path := clusteredStore(t, data)
@@ -233,7 +235,8 @@ func TestSearchOption(t *testing.T) {
 	require.NoError(t, s.Upsert(ctx, "c", data.points(0, 1000)))
 	ix, err := s.get("c")
 	require.NoError(t, err)
-	require.Nil(t, ix.codes, "exact search keeps no int8 copy")
+	require.Zero(t, ix.stride, "exact search keeps no quantized copy")
+	require.Empty(t, ix.codes.chunks)
 	hits, err := s.Search(ctx, "c", rag.Query{Vector: data.vector(17), TopK: 1})
 	require.NoError(t, err)
 	require.Equal(t, []string{docOf(17) + "/1"}, ids(hits))

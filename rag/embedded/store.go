@@ -99,6 +99,7 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("embedded store: %w", err)
 		}
 	}
+	prefetch(path)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        opts.OpenTimeout,
 		NoFreelistSync: true,
@@ -134,6 +135,34 @@ func (s *Store) mode() string {
 // loadProgressEvery is how many points of a large collection load between
 // two progress lines in the log.
 const loadProgressEvery = 200_000
+
+// prefetchMin is the file size from which Open reads the file once before
+// loading it.
+const prefetchMin = 64 << 20
+
+// prefetch reads the file at path sequentially so that the load, which
+// walks the B-tree in key order through bbolt's mmap, finds its pages in
+// the page cache. On a cold cache that walk is random reads: a 2 GB store
+// measured 56 s to open cold against 5 s warm, while reading it in order
+// takes 9 s cold and 0.5 s warm (posix_fadvise WILLNEED measured no
+// better than nothing).
+func prefetch(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return // bbolt.Open reports it
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() < prefetchMin {
+		return
+	}
+	// A plain read loop: io.Copy to io.Discard reads 8 KiB at a time.
+	buf := make([]byte, 4<<20)
+	for {
+		if _, err := f.Read(buf); err != nil {
+			return // io.EOF, or a failure that only costs time
+		}
+	}
+}
 
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
