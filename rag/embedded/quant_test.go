@@ -267,3 +267,53 @@ func nibble(row []uint8, d int) uint8 {
 	}
 	return row[i] & 15
 }
+
+// TestSearchDuringWrites: searches on both paths run while another
+// goroutine grows the collection through its retraining thresholds,
+// replaces and deletes documents; run under -race it checks the locking,
+// and every answer must satisfy its filter and be best first.
+func TestSearchDuringWrites(t *testing.T) {
+	defer func(b int) { chunkBytes = b }(chunkBytes)
+	chunkBytes = 64 << 10
+	ctx := context.Background()
+	data := newClusteredSet(13, 6000, 384)
+	s, _ := openTemp(t)
+	_, err := s.EnsureCollection(ctx, rag.CollectionSpec{Name: "c", Dimension: 384})
+	require.NoError(t, err)
+	require.NoError(t, s.Upsert(ctx, "c", data.points(0, 500)))
+
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 500; i < data.n; i += 250 {
+			if err := s.Upsert(ctx, "c", data.points(i, i+250)); err != nil {
+				errs <- err
+				return
+			}
+			if err := s.DeleteChunks(ctx, "c", docOf(i-400), 3); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for j := 0; ; j++ {
+		select {
+		case <-done:
+			close(errs)
+			require.NoError(t, <-errs)
+			return
+		default:
+		}
+		q := rag.Query{Vector: data.query(j % 300), TopK: 10, Filter: rag.Filter{"lang": "en"}}
+		hits, err := s.search(ctx, "c", q, j%2 == 0)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(hits), 10)
+		for i, h := range hits {
+			require.Equal(t, "en", h.Metadata["lang"], "filtered hit %d", i)
+			if i > 0 {
+				require.GreaterOrEqual(t, hits[i-1].Score, h.Score, "best first")
+			}
+		}
+	}
+}
