@@ -17,7 +17,7 @@ const (
 
 // Search paths of the embedded store for Config.Search.
 const (
-	// SearchQuantized scans an int8 copy of the vectors and rescores the
+	// SearchQuantized scans a 4-bit copy of the vectors and rescores the
 	// best few hundred candidates exactly (the default).
 	SearchQuantized = "quantized"
 	// SearchExact scores every float32 vector.
@@ -37,7 +37,7 @@ type Config struct {
 	// Path is the embedded store's file.
 	Path string `yaml:"path" help:"the embedded store's file"`
 	// Search is the embedded store's search path: quantized or exact.
-	Search string       `yaml:"search" help:"embedded store search: quantized (int8 scan, exact re-rank of the best candidates; 4x less memory traffic) or exact (every float32 vector)"`
+	Search string       `yaml:"search" help:"embedded store search: quantized (4-bit scan, exact re-rank of the best 512; an eighth of the memory traffic) or exact (every float32 vector)"`
 	Qdrant QdrantConfig `yaml:"qdrant"`
 	// EmbedModel embeds documents and queries unless a collection says
 	// otherwise.
