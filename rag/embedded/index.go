@@ -11,10 +11,9 @@ import (
 
 // index is a collection's in-memory side: every vector in a slab of rows
 // (slot i is vecs.row(i)), the slot's bbolt key, and an interned metadata
-// id. Cosine vectors are stored normalised, so cosine is
-// a dot product; Euclidean keeps squared norms. With quantization on, each
-// slot also has 4-bit codes and a scale (quant.go), kept in step by put
-// and remove.
+// id. Cosine vectors are stored normalised, so cosine is a dot product;
+// Euclidean keeps squared norms. With quantization on, each slot also has
+// 4-bit codes and a scale (quant.go), kept in step by put and remove.
 type index struct {
 	spec rag.CollectionSpec
 	dim  int
@@ -43,7 +42,7 @@ type index struct {
 	metaIDs map[string]uint32
 }
 
-// newIndex returns an empty index; quantized adds the int8 copy.
+// newIndex returns an empty index; quantized adds the 4-bit copy.
 func newIndex(spec rag.CollectionSpec, quantized bool) *index {
 	ix := &index{
 		spec:    spec,

@@ -80,8 +80,9 @@ func train(vecs *slab[float32]) precond {
 	return p
 }
 
-// quantize writes v's codes into dst (codeStride/2 bytes; unsigned
-// nibbles c+8 where nibbleAt says, padding zero) and returns the scale. tmp holds len(v) floats.
+// quantize writes v's codes into dst (codeStride/2 bytes: unsigned
+// nibbles c+8 where nibbleAt says, padding zero) and returns the scale.
+// tmp holds len(v) floats.
 func (p *precond) quantize(dst []uint8, v, tmp []float32) float32 {
 	w := tmp[:len(v)]
 	var m float32

@@ -4,17 +4,17 @@
 // Durability: each Upsert or DeleteChunks is one bbolt transaction, and a
 // bbolt commit fsyncs before it returns, so an acknowledged write survives
 // kill -9 and power loss. Memory is updated only after the commit, and the
-// in-memory side (float32 vectors and their int8 copy) is rebuilt from the
-// file on open: there is no second file to fall out of step.
+// in-memory side (float32 vectors and their 4-bit copy) is rebuilt from
+// the file on open: there is no second file to fall out of step.
 //
 // Search (Options.Search): the default, quantized, scans a 4-bit copy of
-// every vector (an eighth of the memory traffic; AVX2 VPMADDUBSW kernel)
-// and rescores the best few hundred candidates exactly in float32, so the
+// every vector (an eighth of the memory traffic; AVX-512 VNNI or AVX2
+// kernel) and rescores the best 512 candidates exactly in float32, so the
 // scores returned are exact and recall@10 against the exact scan is ≥ 0.98
 // (a test holds it there). Exact scores every float32 vector (AVX2/FMA).
-// Both split one search over Options.Workers goroutines, each keeping a
-// top-k heap, and apply a filter before ranking, so top k fills whenever k
-// points match.
+// Both split one search over Options.Workers goroutines and apply a filter
+// before ranking, so top k fills whenever k points match. BENCHMARKS.md at
+// the repository root has the figures.
 package embedded
 
 import (
@@ -99,7 +99,6 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("embedded store: %w", err)
 		}
 	}
-	prefetch(path)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        opts.OpenTimeout,
 		NoFreelistSync: true,
@@ -113,6 +112,7 @@ func Open(path string, opts Options) (*Store, error) {
 		exact: opts.Search == rag.SearchExact, colls: map[string]*index{},
 	}
 	start := time.Now()
+	prefetch(path) // with the file lock held: a second process fails fast
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded store: load %s: %w", path, err)
