@@ -15,6 +15,15 @@ const (
 	StoreQdrant   = "qdrant"
 )
 
+// Search paths of the embedded store for Config.Search.
+const (
+	// SearchQuantized scans a 4-bit copy of the vectors and rescores the
+	// best few hundred candidates exactly (the default).
+	SearchQuantized = "quantized"
+	// SearchExact scores every float32 vector.
+	SearchExact = "exact"
+)
+
 // On-error policies for Config.OnError.
 const (
 	OnErrorSkip = "skip" // answer without context, header X-Aurax-RAG: skipped
@@ -26,7 +35,9 @@ type Config struct {
 	// Store is "embedded" (default, zero setup) or "qdrant".
 	Store string `yaml:"store" help:"embedded (zero setup) or qdrant"`
 	// Path is the embedded store's file.
-	Path   string       `yaml:"path" help:"the embedded store's file"`
+	Path string `yaml:"path" help:"the embedded store's file"`
+	// Search is the embedded store's search path: quantized or exact.
+	Search string       `yaml:"search" help:"embedded store search: quantized (4-bit scan, exact re-rank of the best 512; an eighth of the memory traffic) or exact (every float32 vector)"`
 	Qdrant QdrantConfig `yaml:"qdrant"`
 	// EmbedModel embeds documents and queries unless a collection says
 	// otherwise.
@@ -104,6 +115,7 @@ func DefaultConfig() Config {
 	return Config{
 		Store:            StoreEmbedded,
 		Path:             "data/rag.db",
+		Search:           SearchQuantized,
 		Qdrant:           DefaultQdrantConfig(),
 		EmbedModel:       "", // models.embedding
 		Distance:         string(Cosine),
@@ -138,6 +150,9 @@ func (c Config) Validate() error {
 	case StoreEmbedded:
 		if c.Path == "" {
 			bad("path is required for the embedded store")
+		}
+		if c.Search != SearchQuantized && c.Search != SearchExact {
+			bad("search %q: want %s or %s", c.Search, SearchQuantized, SearchExact)
 		}
 	case StoreQdrant:
 		if err := c.Qdrant.Validate(); err != nil {

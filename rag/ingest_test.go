@@ -210,6 +210,12 @@ func TestConfig(t *testing.T) {
 	q.Store = rag.StoreQdrant
 	q.Qdrant.WriteConsistencyFactor = 5
 	require.ErrorContains(t, q.Validate(), "write_consistency_factor")
+	e := rag.DefaultConfig()
+	require.Equal(t, rag.SearchQuantized, e.Search)
+	e.Search = "hnsw"
+	require.ErrorContains(t, e.Validate(), "rag.search")
+	e.Search = rag.SearchExact
+	require.NoError(t, e.Validate())
 	require.Equal(t, 4, q.Qdrant.ShardNumber)
 	require.Equal(t, 2, q.Qdrant.ReplicationFactor)
 }

@@ -42,7 +42,7 @@ func openRAGStore(cfg rag.Config, logger *slog.Logger) (ragStore, error) {
 		}
 		return st, nil
 	case rag.StoreEmbedded:
-		st, err := embedded.Open(cfg.Path, embedded.Options{Logger: logger})
+		st, err := embedded.Open(cfg.Path, embedded.Options{Logger: logger, Search: cfg.Search})
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("rag store %s is in use by another process (a running aurax serve?): stop it, or pass --server URL to go through its API", cfg.Path)
 		}

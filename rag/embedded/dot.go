@@ -43,3 +43,31 @@ func normalize(v []float32) {
 }
 
 func sqNorm(v []float32) float32 { return dotGeneric(v, v) }
+
+// codeAlign is the multiple every quantized row is padded to (with zero
+// codes), so the kernels need no tail loop: one 128-dimension block.
+const codeAlign = 128
+
+// nibbleAt is where dimension d's 4-bit code lives in a row: byte d/128·64
+// + d%64, the low nibble when d%128 < 64. The kernels read a 64-byte block
+// as 128 codes in query order with one shift and two masks.
+func nibbleAt(d int) (byteIndex int, high bool) { return d/128*64 + d%64, d%128 >= 64 }
+
+// dotsNibbleGeneric is the portable dotsNibble: out[r] = Σ q[i]·u[i] over
+// row r's len(q)/2 bytes of unsigned 4-bit codes u (layout: nibbleAt).
+func dotsNibbleGeneric(q []int8, codes []uint8, out []int32) {
+	stride := len(q)
+	for r := range out {
+		row := codes[r*stride/2 : (r+1)*stride/2 : (r+1)*stride/2]
+		var s0, s1 int32
+		for b := 0; b < stride; b += 128 {
+			blk := row[b/2 : b/2+64 : b/2+64]
+			qq := q[b : b+128 : b+128]
+			for j, x := range blk {
+				s0 += int32(x&15) * int32(qq[j])
+				s1 += int32(x>>4) * int32(qq[64+j])
+			}
+		}
+		out[r] = s0 + s1
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package embedded
+
+func evict(string) bool { return false }
