@@ -71,6 +71,11 @@ func WithPolicy(p Policy) Option { return func(c *Controller) { c.policy = p } }
 // when peers_dns is set, else this replica alone).
 func WithElector(e Elector) Option { return func(c *Controller) { c.elector = e } }
 
+// WithReady gives the controller the serving units it can see ready and
+// starting (the engines of this gateway's pool): aurax_active_instances and
+// aurax_starting_instances report them, instead of the provider's count.
+func WithReady(f func() (ready, starting int)) Option { return func(c *Controller) { c.ready = f } }
+
 // Controller is the control loop: observe, decide, apply on the leader,
 // record. It is safe for concurrent use.
 type Controller struct {
@@ -81,6 +86,8 @@ type Controller struct {
 	elector Elector
 	logger  *slog.Logger
 	m       *controllerMetrics
+	ready   func() (ready, starting int) // nil: the provider's count is the active one
+	wake    chan struct{}                // Wake: decide now, not at the next tick
 
 	act sync.Mutex // serialises ticks and manual overrides (provider calls)
 
@@ -114,7 +121,7 @@ func NewController(cfg Config, obs Observer, prov Provider, reg prometheus.Regis
 		}
 		prov = NewDryRun(cfg.MinReplicas, logger)
 	}
-	c := &Controller{cfg: cfg, obs: obs, prov: prov, logger: logger}
+	c := &Controller{cfg: cfg, obs: obs, prov: prov, logger: logger, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(c)
 	}
@@ -146,8 +153,9 @@ func NewController(cfg Config, obs Observer, prov Provider, reg prometheus.Regis
 	return c, nil
 }
 
-// Run ticks every Interval (the first tick at once) until ctx is done, then
-// returns nil. It starts no goroutine of its own.
+// Run ticks every Interval (the first tick at once), and at once after
+// Wake, until ctx is done, then returns nil. It starts no goroutine of its
+// own.
 func (c *Controller) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
@@ -157,7 +165,18 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-c.wake:
 		}
+	}
+}
+
+// Wake makes Run decide now rather than at its next tick: a request arrived
+// with no engine to take it (scale from zero). Cheap and safe to call from
+// any goroutine, as often as wanted.
+func (c *Controller) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -174,7 +193,7 @@ func (c *Controller) Tick(ctx context.Context) {
 	cur, perr := c.prov.Replicas(ctx)
 	c.mu.Lock()
 	c.leader, c.isLeader = leader, self && lerr == nil
-	c.m.active.Set(float64(cur))
+	c.setActive(cur)
 	if perr != nil {
 		c.mu.Unlock()
 		c.record(now, Record{Time: now, Result: ResultError, Error: "replicas: " + perr.Error()})
@@ -192,6 +211,7 @@ func (c *Controller) Tick(ctx context.Context) {
 	if oerr != nil {
 		dec = dec.withNote("observe: " + oerr.Error())
 	}
+	dec = c.bounds(dec, cur, obs)
 	if c.manual != nil && !now.Before(c.manual.Until) {
 		c.logger.Info("manual override expired", "replicas", c.manual.Replicas)
 		c.manual = nil
@@ -269,11 +289,41 @@ func (c *Controller) applied(now time.Time, cur int, dec Decision) {
 		c.st.LastDown = now
 	}
 	c.st.Current = dec.Desired
-	c.m.active.Set(float64(dec.Desired))
+	if c.ready == nil {
+		c.m.active.Set(float64(dec.Desired))
+	}
 	if knownReason(dec.Reason) {
 		c.m.events.WithLabelValues(string(d), dec.Reason).Inc()
 	}
 	c.logger.Info("scaled", "direction", d, "from", cur, "to", dec.Desired, "reason", dec.Reason, "rule", dec.Rule)
+}
+
+// setActive reports the ready (and starting) serving units: the engines
+// when the controller sees them, else what the provider runs. c.mu held.
+func (c *Controller) setActive(cur int) {
+	if c.ready == nil {
+		c.m.active.Set(float64(cur))
+		return
+	}
+	ready, starting := c.ready()
+	c.m.active.Set(float64(ready))
+	c.m.starting.Set(float64(starting))
+}
+
+// bounds applies what no policy knows: from zero, a request waiting starts
+// the first replica at once; and the provider's own cap (the free GPUs).
+func (c *Controller) bounds(dec Decision, cur int, obs Observation) Decision {
+	if cur == 0 && dec.Desired == 0 && c.cfg.MaxReplicas > 0 && obs.Load() > 0 {
+		dec = Decision{Desired: 1, Direction: Up, Reason: "queue", Rule: "from zero: a request is waiting and no replica runs"}
+	}
+	if b, ok := c.prov.(Bounded); ok {
+		if n, why := b.Bound(); n >= 0 && dec.Desired > n {
+			dec.Desired = max(n, min(cur, dec.Desired))
+			dec.Direction = dir(cur, dec.Desired)
+			dec = dec.withNote(fmt.Sprintf("capped at %d: %s", dec.Desired, why))
+		}
+	}
+	return dec
 }
 
 func (c *Controller) record(now time.Time, r Record) {

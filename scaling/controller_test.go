@@ -247,3 +247,78 @@ func TestMetricsCreatedAtZero(t *testing.T) {
 	}, seriesCount(t, reg))
 	require.Equal(t, float64(c.Status().Max), toFloat64(t, c.m.max), "aurax_max_instances is the controller's ceiling")
 }
+
+// boundedMemory is a Memory provider that can run at most max replicas.
+type boundedMemory struct {
+	*Memory
+	max int
+}
+
+func (b boundedMemory) Bound() (int, string) { return b.max, "2 GPUs, both held" }
+
+// TestFromZeroWakesAtOnce: with no replica and a request waiting, Wake
+// starts the first at once, not at the next tick.
+func TestFromZeroWakesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		obs := &fakeObserver{}
+		prov := NewMemory(0)
+		cfg := queueConfig()
+		cfg.MinReplicas, cfg.Interval = 0, time.Minute
+		c, _ := newTestController(t, cfg, obs, prov, true)
+		stop := run(c)
+		defer stop()
+		synctest.Wait()
+		require.Empty(t, prov.Sets(), "idle at zero: nothing to start")
+		obs.set(1)
+		time.Sleep(time.Second) // well before the next tick
+		synctest.Wait()
+		require.Empty(t, prov.Sets(), "without a wake the next tick is a minute away")
+		c.Wake()
+		synctest.Wait()
+		require.Equal(t, []int{1}, prov.Sets(), "woken: one replica for the waiting request")
+		require.Contains(t, c.Status().Decisions[len(c.Status().Decisions)-1].Decision.Rule, "from zero")
+	})
+}
+
+// TestProviderBoundCapsTheDecision: a provider that can run no more stops
+// the controller at its bound, and the decision says why.
+func TestProviderBoundCapsTheDecision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		obs := &fakeObserver{queue: 50}
+		prov := boundedMemory{NewMemory(1), 2}
+		c, _ := newTestController(t, queueConfig(), obs, prov, true)
+		stop := run(c)
+		defer stop()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		require.Equal(t, []int{2}, prov.Sets(), "up to the bound, never beyond")
+		last := c.Status().Decisions[len(c.Status().Decisions)-1]
+		require.Contains(t, last.Decision.Note, "capped at 2: 2 GPUs, both held")
+	})
+}
+
+// TestActiveCountsReadyEngines: with the engines' view, active is the ready
+// ones and starting the rest.
+func TestActiveCountsReadyEngines(t *testing.T) {
+	obs := &fakeObserver{}
+	reg := prometheus.NewRegistry()
+	c, err := NewController(queueConfig(), obs, NewMemory(3), reg, slog.New(slog.DiscardHandler),
+		WithElector(fakeElector{true}), WithReady(func() (int, int) { return 2, 1 }))
+	require.NoError(t, err)
+	c.Tick(context.Background())
+	require.Equal(t, 2.0, gauge(t, reg, "aurax_active_instances"))
+	require.Equal(t, 1.0, gauge(t, reg, "aurax_starting_instances"))
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

@@ -15,6 +15,7 @@ const (
 type controllerMetrics struct {
 	events    *prometheus.CounterVec
 	active    prometheus.Gauge
+	starting  prometheus.Gauge
 	desired   prometheus.Gauge
 	max       prometheus.Gauge
 	decisions *prometheus.CounterVec
@@ -27,7 +28,10 @@ func newMetrics(reg prometheus.Registerer) (*controllerMetrics, error) {
 			Name: "aurax_scaling_events_total", Help: "Replica changes applied, by direction and reason.",
 		}, []string{"direction", "reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "aurax_active_instances", Help: "Replicas the provider runs or is starting.",
+			Name: "aurax_active_instances", Help: "Replicas ready to serve: engines taking requests (without an engine view, what the provider runs).",
+		}),
+		starting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aurax_starting_instances", Help: "Replicas started and not ready yet (an engine loading, pulling or warming up).",
 		}),
 		desired: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aurax_desired_instances", Help: "Replicas the last decision wanted.",
@@ -48,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*controllerMetrics, error) {
 		m.decisions.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.events, m.active, m.desired, m.max, m.decisions} {
+		for _, c := range []prometheus.Collector{m.events, m.active, m.starting, m.desired, m.max, m.decisions} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -19,6 +19,13 @@ type Provider interface {
 	SetReplicas(ctx context.Context, n int) error
 }
 
+// Bounded is a Provider whose platform caps how many replicas it can run
+// (the GPUs the compose provider may hand out). Bound returns that cap and
+// why, or a negative n for no cap; the controller stops at it and says so.
+type Bounded interface {
+	Bound() (n int, why string)
+}
+
 // DryRun is the "none" provider: it records the count it was asked for and
 // logs it, changing nothing.
 type DryRun struct {

@@ -119,6 +119,7 @@ func (s *Server) routes() {
 	v1.Get("/models", s.openAIModels)
 	v1.Get("/models/+", s.openAIModel)
 	s.scalingRoutes(v1)
+	s.poolRoutes(v1)
 	s.ragRoutes(v1)
 
 	app.Get("/", s.ollamaRoot)

@@ -221,7 +221,7 @@ func newProvider(cfg config.Config, logger *slog.Logger) (scaling.Provider, func
 	case "compose":
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cp, err := compose.New(ctx, cfg.Compose, logger)
+		cp, err := compose.New(ctx, cfg.Compose, compose.Options{Logger: logger})
 		if err != nil {
 			return dryRun(err)
 		}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -33,15 +35,41 @@ const (
 // permission on it, or no daemon. The controller then stays in dry run.
 var ErrNoDocker = errors.New("compose: Docker Engine not reachable")
 
-// Provider scales one Compose service. It implements scaling.Provider; it is
-// safe for concurrent use. Close waits for replicas still draining.
+// Drainer takes an engine out of the gateways' routing before its container
+// stops (the engine pools of every gateway). Drain stops new requests to
+// the engine at addr (host:port) and returns how many are still in flight
+// over all gateways; the provider calls it until that is 0 or StopTimeout
+// has passed. Forget says the engine's container is gone.
+type Drainer interface {
+	Drain(ctx context.Context, addr string) (inFlight int, err error)
+	Forget(ctx context.Context, addr string)
+}
+
+// Options are the provider's dependencies beyond its Config.
+type Options struct {
+	Logger *slog.Logger
+	// Drainer drains an engine before it stops; nil: stop at once.
+	Drainer Drainer
+	// VisibleGPUs lists the host's GPUs (NVML): what compose.gpus "all"
+	// means, and what a list of IDs is checked against. nil or empty: no
+	// GPU is visible here ("all" is then an error; a list is taken as is).
+	VisibleGPUs func() []string
+}
+
+// Provider scales the engine service of a Compose project: Ollama
+// containers, one per GPU when compose.gpus is set. It implements
+// scaling.Provider and scaling.Bounded; it is safe for concurrent use.
+// Close waits for engines still draining.
 type Provider struct {
 	cli     *client.Client
 	cfg     Config
 	project string
 	service string
-	self    string // this process's container ID, never removed; may be empty
+	self    string // this gateway's container ID; may be empty (not in a container)
+	gpus    []string
+	drainer Drainer
 	logger  *slog.Logger
+	start   func(ctx context.Context, id string) error // ContainerStart; tests replace it
 
 	mu       sync.Mutex // serialises SetReplicas
 	dmu      sync.Mutex
@@ -49,37 +77,76 @@ type Provider struct {
 	wg       sync.WaitGroup
 }
 
-var _ scaling.Provider = (*Provider)(nil)
+var (
+	_ scaling.Provider = (*Provider)(nil)
+	_ scaling.Bounded  = (*Provider)(nil)
+)
 
 // New connects to the Docker Engine, checks that it answers, and finds the
-// project and service to scale: from cfg, or from the labels of the
-// container this process runs in. It fails with an error wrapping
-// ErrNoDocker when the Engine does not answer, and with a plain error when it
-// cannot tell which service to scale. ctx bounds the checks only.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Provider, error) {
+// project (cfg, or this container's label) and its engine service, which
+// must have at least one container and must not be this gateway's own
+// service. It fails with an error wrapping ErrNoDocker when the Engine does
+// not answer, and with a plain error naming the setting when the project,
+// the service or the GPUs are wrong. ctx bounds the checks only.
+func New(ctx context.Context, cfg Config, opts Options) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts := []client.Opt{client.FromEnv}
-	if cfg.Host != "" {
-		opts = append(opts, client.WithHost(cfg.Host))
+	gpus, err := resolveGPUs(cfg.GPUs, opts.VisibleGPUs)
+	if err != nil {
+		return nil, err
 	}
-	cli, err := client.New(opts...)
+	copts := []client.Opt{client.FromEnv}
+	if cfg.Host != "" {
+		copts = append(copts, client.WithHost(cfg.Host))
+	}
+	cli, err := client.New(copts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoDocker, err)
 	}
-	p := &Provider{cli: cli, cfg: cfg, project: cfg.Project, service: cfg.Service,
+	p := &Provider{cli: cli, cfg: cfg, project: cfg.Project, service: cfg.Service, gpus: gpus, drainer: opts.Drainer,
 		logger: logger.With("component", "compose"), draining: map[string]bool{}}
+	p.start = func(ctx context.Context, id string) error {
+		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+		return err
+	}
 	if err := p.init(ctx); err != nil {
 		cli.Close()
 		return nil, err
 	}
 	p.logger.Info("compose provider ready", "docker", cli.DaemonHost(), "project", p.project,
-		"service", p.service, "self", shortID(p.self))
+		"engine_service", p.service, "gpus", strings.Join(gpus, ","), "self", shortID(p.self))
 	return p, nil
+}
+
+// resolveGPUs turns compose.gpus into the GPU IDs engines may get.
+func resolveGPUs(spec string, visible func() []string) ([]string, error) {
+	list, err := gpuList(spec)
+	if err != nil || list == nil {
+		return nil, err
+	}
+	var seen []string
+	if visible != nil {
+		seen = visible()
+	}
+	if list[0] == "all" {
+		if len(seen) == 0 {
+			return nil, errors.New("compose.gpus: all, but no GPU is visible to this gateway (NVML); list the engines' GPU IDs instead, e.g. 0,1,2,3")
+		}
+		return seen, nil
+	}
+	if len(seen) > 0 {
+		for _, id := range list {
+			if !slices.Contains(seen, id) {
+				return nil, fmt.Errorf("compose.gpus: GPU %s is not on this host (it has %s)", id, strings.Join(seen, ", "))
+			}
+		}
+	}
+	return list, nil
 }
 
 func (p *Provider) init(ctx context.Context) error {
@@ -96,6 +163,7 @@ func (p *Provider) init(ctx context.Context) error {
 	if p.cfg.ContainerID == "" {
 		ids = selfCandidates()
 	}
+	selfService := ""
 	for _, id := range ids {
 		if id == "" {
 			continue
@@ -108,20 +176,40 @@ func (p *Provider) init(ctx context.Context) error {
 			continue
 		}
 		p.self = res.Container.ID
-		if p.project == "" && res.Container.Config != nil {
-			p.project = res.Container.Config.Labels[LabelProject]
-			p.service = res.Container.Config.Labels[LabelService]
+		if res.Container.Config != nil {
+			if p.project == "" {
+				p.project = res.Container.Config.Labels[LabelProject]
+			}
+			selfService = res.Container.Config.Labels[LabelService]
 		}
 		break
 	}
-	if p.project == "" || p.service == "" {
+	if p.project == "" {
 		where := "this process is not in a container the Engine knows"
 		if p.self != "" {
-			where = "container " + shortID(p.self) + " has no " + LabelProject + "/" + LabelService + " labels"
+			where = "container " + shortID(p.self) + " has no " + LabelProject + " label"
 		}
-		return fmt.Errorf("compose: cannot tell which service to scale: %s; set compose.project and compose.service", where)
+		return fmt.Errorf("compose: cannot tell which project to scale: %s; set compose.project", where)
+	}
+	if selfService != "" && selfService == p.service {
+		return fmt.Errorf("compose.service: %q is this gateway's own service; the provider scales engines (Ollama containers), never a gateway", p.service)
+	}
+	rs, err := p.list(ctx)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		return fmt.Errorf("compose.service: project %q has no container of service %q (docker-compose up creates it)", p.project, p.service)
 	}
 	return nil
+}
+
+// Bound implements scaling.Bounded: with compose.gpus, one engine per GPU.
+func (p *Provider) Bound() (int, string) {
+	if len(p.gpus) == 0 {
+		return -1, ""
+	}
+	return len(p.gpus), fmt.Sprintf("compose.gpus has %d GPUs (%s), one per engine", len(p.gpus), strings.Join(p.gpus, ","))
 }
 
 // Project and Service name what the provider scales.
@@ -157,6 +245,12 @@ type replica struct {
 	state   container.ContainerState
 	health  container.HealthStatus
 	cloned  bool
+	ip      string // on the project's network (or the first), "" when it has none
+}
+
+// live: running or about to (created, restarting): it holds its GPU.
+func (r replica) live() bool {
+	return r.state != container.StateExited && r.state != container.StateDead && r.state != container.StateRemoving
 }
 
 func (r replica) running() bool { return r.state == container.StateRunning }
@@ -181,6 +275,7 @@ func (p *Provider) list(ctx context.Context) ([]replica, error) {
 		if len(c.Names) > 0 {
 			r.name = strings.TrimPrefix(c.Names[0], "/")
 		}
+		r.ip = p.address(c)
 		if c.Health != nil { // API ≥ 1.52
 			r.health = c.Health.Status
 		} else if r.running() {
@@ -189,6 +284,24 @@ func (p *Provider) list(ctx context.Context) ([]replica, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// address is the container's IP on the project's default network, else on
+// the first network that gives it one.
+func (p *Provider) address(c container.Summary) string {
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	nets := c.NetworkSettings.Networks
+	if n := nets[p.project+"_default"]; n != nil && n.IPAddress.IsValid() {
+		return n.IPAddress.String()
+	}
+	for _, name := range slices.Sorted(maps.Keys(nets)) {
+		if n := nets[name]; n != nil && n.IPAddress.IsValid() {
+			return n.IPAddress.String()
+		}
+	}
+	return ""
 }
 
 // healthFromStatus reads the health from the list's status text ("Up 3
@@ -249,20 +362,23 @@ func (p *Provider) ReadyReplicas(ctx context.Context) (int, error) {
 	return c.Healthy, err
 }
 
-// SetReplicas implements scaling.Provider. Up: it clones a running replica
-// (the newest healthy one when there is one) until n run, and returns once
-// they are started; they count as ready when their healthcheck passes. Down:
-// it takes the newest replicas (not yet healthy ones first) out of the count
-// at once, then stops each in the background (SIGTERM, up to StopTimeout to
-// drain, then SIGKILL) and removes it. Calling it again with the same n
-// changes nothing. n below 1 is refused: the replica running the controller
-// would have to remove itself.
+// SetReplicas implements scaling.Provider. Up: it starts stopped engines of
+// the service first (those Compose made, kept stopped by a scale-down),
+// then clones one (the newest healthy running engine, else any) until n
+// run, each with a GPU no other engine holds when compose.gpus is set; it
+// returns once they are started: they take requests once the gateways'
+// pools find them ready and warm. Down: the newest engines leave the count
+// at once and drain in the background: the gateways stop routing to them,
+// their requests in flight finish (up to StopTimeout), then the container
+// is stopped, and removed when the provider made it. Calling it again with
+// the same n changes nothing; n may be 0 (scale to zero: requests wait for
+// the first engine).
 func (p *Provider) SetReplicas(ctx context.Context, n int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if n < 1 {
-		return fmt.Errorf("compose: %d replicas: at least 1", n)
+	if n < 0 {
+		return fmt.Errorf("compose: %d engines: at least 0", n)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -274,7 +390,7 @@ func (p *Provider) SetReplicas(ctx context.Context, n int) error {
 	active := p.activeReplicas(rs)
 	switch {
 	case len(active) < n:
-		return p.scaleUp(ctx, rs, active, n-len(active))
+		return p.scaleUp(ctx, rs, n-len(active))
 	case len(active) > n:
 		p.scaleDown(active, len(active)-n)
 	}
@@ -295,20 +411,20 @@ func (p *Provider) activeReplicas(rs []replica) []replica {
 
 // cleanStopped removes clones this provider made that have stopped (a drain
 // cut short by a restart of this process, a crash): Compose's own stopped
-// containers are left to Compose.
+// containers are left to Compose, and to a later scale-up.
 func (p *Provider) cleanStopped(ctx context.Context, rs []replica) {
 	for _, r := range rs {
-		if !r.cloned || r.running() || p.isDraining(r.id) || r.state == container.StateRemoving {
+		if !r.cloned || r.live() || p.isDraining(r.id) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, p.cfg.APITimeout)
 		_, err := p.cli.ContainerRemove(rctx, r.id, client.ContainerRemoveOptions{Force: true})
 		cancel()
 		if err != nil && !cerrdefs.IsNotFound(err) {
-			p.logger.Warn("remove stopped replica failed", "container", r.name, "err", err)
+			p.logger.Warn("remove stopped engine failed", "container", r.name, "err", err)
 			continue
 		}
-		p.logger.Info("removed stopped replica", "container", r.name, "state", r.state)
+		p.logger.Info("removed stopped engine", "container", r.name, "state", r.state)
 	}
 }
 
@@ -318,20 +434,54 @@ func (p *Provider) isDraining(id string) bool {
 	return p.draining[id]
 }
 
-func (p *Provider) scaleUp(ctx context.Context, all, active []replica, k int) error {
-	if len(active) == 0 {
-		return fmt.Errorf("compose: no running replica of %s/%s to clone", p.project, p.service)
+// BoundError is a scale-up that hit the platform's bound: no free GPU.
+type BoundError struct {
+	Wanted, Running int
+	Reason          string
+}
+
+func (e *BoundError) Error() string {
+	return fmt.Sprintf("compose: %d engines wanted, %d running: %s", e.Wanted, e.Running, e.Reason)
+}
+
+func (p *Provider) scaleUp(ctx context.Context, all []replica, k int) error {
+	gpus, err := p.engineGPUs(ctx, all)
+	if err != nil {
+		return err
 	}
-	tmpl := slices.MaxFunc(active, func(a, b replica) int {
-		ha, hb := a.health == container.Healthy || a.health == container.NoHealthcheck, b.health == container.Healthy || b.health == container.NoHealthcheck
-		if ha != hb {
-			if ha {
-				return 1
-			}
-			return -1
+	held := heldBy(all, gpus)
+	running := len(p.activeReplicas(all))
+	// Compose's own engines that a scale-down stopped come back first.
+	for _, r := range all {
+		if k == 0 {
+			return nil
 		}
-		return a.created.Compare(b.created)
-	})
+		if r.cloned || r.live() || p.isDraining(r.id) {
+			continue
+		}
+		if slices.ContainsFunc(gpus[r.id], func(g string) bool { return held[g] }) {
+			continue // its GPU went to another engine meanwhile: clone one instead
+		}
+		sctx, cancel := context.WithTimeout(ctx, p.cfg.APITimeout)
+		err := p.start(sctx, r.id)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("compose: start engine %s: %w", r.name, err)
+		}
+		p.logger.Info("engine started", "container", r.name, "number", r.number)
+		for _, g := range gpus[r.id] {
+			held[g] = true
+		}
+		k--
+		running++
+	}
+	if k == 0 {
+		return nil
+	}
+	tmpl, ok := template(all)
+	if !ok {
+		return fmt.Errorf("compose: no engine container of %s/%s to clone", p.project, p.service)
+	}
 	ictx, cancel := context.WithTimeout(ctx, p.cfg.APITimeout)
 	ins, err := p.cli.ContainerInspect(ictx, tmpl.id, client.ContainerInspectOptions{})
 	cancel()
@@ -343,47 +493,140 @@ func (p *Provider) scaleUp(ctx context.Context, all, active []replica, k int) er
 		next = max(next, r.number)
 	}
 	for range k {
+		var gpu string
+		if len(p.gpus) > 0 {
+			var ok bool
+			if gpu, ok = freeGPU(p.gpus, held); !ok {
+				return &BoundError{Wanted: running + k, Running: running,
+					Reason: fmt.Sprintf("every GPU of compose.gpus (%s) is held by an engine", strings.Join(p.gpus, ","))}
+			}
+		}
 		next++
-		if err := p.startClone(ctx, ins.Container, next); err != nil {
+		if _, err := p.startClone(ctx, ins.Container, next, gpu); err != nil {
 			return err
 		}
+		if gpu != "" {
+			held[gpu] = true
+		}
+		running++
+		k--
 	}
 	return nil
 }
 
-func (p *Provider) startClone(ctx context.Context, tmpl container.InspectResponse, number int) error {
+// template is the engine a clone copies: the newest healthy running one,
+// else the newest running one, else the newest of any state (scale from
+// zero clones a stopped one).
+func template(all []replica) (replica, bool) {
+	if len(all) == 0 {
+		return replica{}, false
+	}
+	score := func(r replica) int {
+		switch {
+		case r.running() && (r.health == container.Healthy || r.health == container.NoHealthcheck):
+			return 2
+		case r.running():
+			return 1
+		}
+		return 0
+	}
+	return slices.MaxFunc(all, func(a, b replica) int {
+		if c := cmp.Compare(score(a), score(b)); c != 0 {
+			return c
+		}
+		return a.created.Compare(b.created)
+	}), true
+}
+
+// engineGPUs maps each engine container of the service to the GPU IDs of
+// its device requests (nothing is read without compose.gpus).
+func (p *Provider) engineGPUs(ctx context.Context, all []replica) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(p.gpus) == 0 {
+		return out, nil
+	}
+	for _, r := range all {
+		ictx, cancel := context.WithTimeout(ctx, p.cfg.APITimeout)
+		ins, err := p.cli.ContainerInspect(ictx, r.id, client.ContainerInspectOptions{})
+		cancel()
+		if cerrdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compose: inspect engine %s: %w", r.name, err)
+		}
+		if ins.Container.HostConfig != nil {
+			for _, d := range ins.Container.HostConfig.DeviceRequests {
+				out[r.id] = append(out[r.id], d.DeviceIDs...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// heldBy are the GPUs the live engines among all hold.
+func heldBy(all []replica, gpus map[string][]string) map[string]bool {
+	held := map[string]bool{}
+	for _, r := range all {
+		if r.live() {
+			for _, g := range gpus[r.id] {
+				held[g] = true
+			}
+		}
+	}
+	return held
+}
+
+// freeGPU is the first of gpus no engine holds.
+func freeGPU(gpus []string, held map[string]bool) (string, bool) {
+	for _, g := range gpus {
+		if !held[g] {
+			return g, true
+		}
+	}
+	return "", false
+}
+
+func (p *Provider) startClone(ctx context.Context, tmpl container.InspectResponse, number int, gpu string) (string, error) {
 	spec, err := cloneSpec(tmpl, p.project, p.service, number)
 	if err != nil {
-		return err
+		return "", err
+	}
+	if gpu != "" {
+		spec.create.HostConfig.DeviceRequests = []container.DeviceRequest{{DeviceIDs: []string{gpu}, Capabilities: [][]string{{"gpu"}}}}
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.APITimeout)
 	defer cancel()
 	created, err := p.cli.ContainerCreate(cctx, spec.create)
 	if err != nil {
-		return fmt.Errorf("compose: create %s: %w", spec.create.Name, ctxErr(cctx, err))
+		return "", fmt.Errorf("compose: create %s: %w", spec.create.Name, ctxErr(cctx, err))
 	}
 	fail := func(step string, err error) error {
-		// A half-made replica must not stay: remove it so a retry starts clean.
+		// A half-made engine must not stay: remove it so a retry starts clean.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.APITimeout)
 		defer rcancel()
 		_, _ = p.cli.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true})
+		if gpu != "" {
+			err = fmt.Errorf("%w (with GPU %s)", err, gpu)
+		}
 		return fmt.Errorf("compose: %s %s: %w", step, spec.create.Name, ctxErr(cctx, err))
 	}
 	for _, nc := range spec.connect {
 		if _, err := p.cli.NetworkConnect(cctx, nc.network, client.NetworkConnectOptions{
 			Container: created.ID, EndpointConfig: nc.endpoint}); err != nil {
-			return fail("connect network "+nc.network+" to", err)
+			return "", fail("connect network "+nc.network+" to", err)
 		}
 	}
-	if _, err := p.cli.ContainerStart(cctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		return fail("start", err)
+	if err := p.start(cctx, created.ID); err != nil {
+		return "", fail("start", err)
 	}
-	p.logger.Info("replica started", "container", spec.create.Name, "id", shortID(created.ID),
-		"number", number, "from", tmpl.Name, "image", tmpl.Config.Image)
-	return nil
+	p.logger.Info("engine started", "container", spec.create.Name, "id", shortID(created.ID),
+		"number", number, "from", tmpl.Name, "image", tmpl.Config.Image, "gpu", gpu)
+	return created.ID, nil
 }
 
-// scaleDown marks k victims draining and stops them in the background.
+// scaleDown marks k victims draining, newest first, and drains them in the
+// background.
 func (p *Provider) scaleDown(active []replica, k int) {
 	victims := slices.Clone(active)
 	slices.SortFunc(victims, func(a, b replica) int {
@@ -409,12 +652,9 @@ func (p *Provider) scaleDown(active []replica, k int) {
 		p.wg.Add(1)
 		go p.drain(v)
 	}
-	if k > 0 {
-		p.logger.Warn("scale-down short: this replica is never removed", "missing", k)
-	}
 }
 
-// rank orders scale-down victims: replicas not serving (unhealthy, starting)
+// rank orders scale-down victims: engines not serving (unhealthy, starting)
 // go before healthy ones.
 func rank(r replica) int {
 	switch r.health {
@@ -426,8 +666,14 @@ func rank(r replica) int {
 	return 2
 }
 
-// drain stops (SIGTERM, then SIGKILL after StopTimeout) and removes one
-// replica. It outlives the SetReplicas call that started it; Close waits.
+// engineStopTimeout is the grace Docker gives a drained engine to exit.
+const engineStopTimeout = 10 * time.Second
+
+// drain takes one engine out: the gateways stop routing to it and its
+// requests in flight finish (up to StopTimeout), then it is stopped
+// (SIGTERM, SIGKILL after engineStopTimeout) and, when the provider made
+// it, removed; Compose's own engines stay stopped, templates for a later
+// scale-up. It outlives the SetReplicas call that started it; Close waits.
 func (p *Provider) drain(r replica) {
 	defer p.wg.Done()
 	defer func() {
@@ -436,23 +682,44 @@ func (p *Provider) drain(r replica) {
 		p.dmu.Unlock()
 	}()
 	start := time.Now()
-	secs := int(p.cfg.StopTimeout.Round(time.Second).Seconds())
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StopTimeout+2*p.cfg.APITimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StopTimeout+engineStopTimeout+2*p.cfg.APITimeout)
 	defer cancel()
-	p.logger.Info("replica draining", "container", r.name, "number", r.number, "stop_timeout", p.cfg.StopTimeout)
+	addr := ""
+	if r.ip != "" {
+		addr = net.JoinHostPort(r.ip, strconv.Itoa(p.cfg.EnginePort))
+	}
+	p.logger.Info("engine draining", "container", r.name, "engine", addr, "stop_timeout", p.cfg.StopTimeout)
+	if p.drainer != nil && addr != "" {
+		deadline := time.Now().Add(p.cfg.StopTimeout)
+		for {
+			n, err := p.drainer.Drain(ctx, addr)
+			if err == nil && n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				p.logger.Warn("engine drain timed out: stopping it with requests in flight", "container", r.name, "in_flight", n, "err", err)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	secs := int(engineStopTimeout.Seconds())
 	if _, err := p.cli.ContainerStop(ctx, r.id, client.ContainerStopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
-		p.logger.Warn("stop replica failed", "container", r.name, "err", err)
+		p.logger.Warn("stop engine failed", "container", r.name, "err", err)
 	}
-	exit := -1
-	if ins, err := p.cli.ContainerInspect(ctx, r.id, client.ContainerInspectOptions{}); err == nil && ins.Container.State != nil {
-		exit = ins.Container.State.ExitCode
+	if p.drainer != nil && addr != "" {
+		p.drainer.Forget(ctx, addr)
 	}
-	if _, err := p.cli.ContainerRemove(ctx, r.id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		p.logger.Warn("remove replica failed", "container", r.name, "err", err)
+	if !r.cloned {
+		p.logger.Info("engine stopped (kept: Compose made it)", "container", r.name, "number", r.number,
+			"drained_in", time.Since(start).Round(time.Millisecond))
 		return
 	}
-	p.logger.Info("replica removed", "container", r.name, "number", r.number, "exit_code", exit,
-		"drained_in", time.Since(start).Round(time.Millisecond))
+	if _, err := p.cli.ContainerRemove(ctx, r.id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		p.logger.Warn("remove engine failed", "container", r.name, "err", err)
+		return
+	}
+	p.logger.Info("engine removed", "container", r.name, "number", r.number, "drained_in", time.Since(start).Round(time.Millisecond))
 }
 
 func shortID(id string) string {

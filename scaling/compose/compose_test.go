@@ -26,7 +26,7 @@ func TestNewWithoutDockerIsClearError(t *testing.T) {
 	cfg.Host = "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")
 	cfg.Project, cfg.Service = "p", "s"
 	cfg.APITimeout = 2 * time.Second
-	_, err := New(context.Background(), cfg, nil)
+	_, err := New(context.Background(), cfg, Options{})
 	require.ErrorIs(t, err, ErrNoDocker)
 	require.Contains(t, err.Error(), "no-docker.sock")
 	require.Contains(t, err.Error(), "mount the Docker socket")
@@ -39,7 +39,12 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"default", func(*Config) {}, ""},
-		{"project without service", func(c *Config) { c.Project = "p" }, "compose.project"},
+		{"no service", func(c *Config) { c.Service = "" }, "compose.service"},
+		{"bad gpu", func(c *Config) { c.GPUs = "0,x" }, "compose.gpus"},
+		{"gpu twice", func(c *Config) { c.GPUs = "1,1" }, "compose.gpus"},
+		{"gpu list", func(c *Config) { c.GPUs = "0,1, 2,GPU-4f1e-9a" }, ""},
+		{"all gpus", func(c *Config) { c.GPUs = "all" }, ""},
+		{"bad port", func(c *Config) { c.EnginePort = 0 }, "compose.engine_port"},
 		{"bad host", func(c *Config) { c.Host = "/var/run/docker.sock" }, "compose.host"},
 		{"short stop", func(c *Config) { c.StopTimeout = time.Millisecond }, "compose.stop_timeout"},
 		{"no api timeout", func(c *Config) { c.APITimeout = 0 }, "compose.api_timeout"},
@@ -140,134 +145,302 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestProviderOnDocker scales a Compose-labelled service on the real Docker
-// Engine: clone up to 3 (idempotently), all healthy, on the network under
-// the service alias with the template's healthcheck and limits; then down to
-// 1, newest first, each drained by SIGTERM (exit 0) and removed, never the
-// provider's own container.
-func TestProviderOnDocker(t *testing.T) {
+// fakeDrainer stands for the gateways: an engine has inFlight requests
+// that finish one per Drain call.
+type fakeDrainer struct {
+	mu       sync.Mutex
+	inFlight map[string]int
+	drained  []string
+	forgot   []string
+}
+
+func (d *fakeDrainer) Drain(_ context.Context, addr string) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !slices.Contains(d.drained, addr) {
+		d.drained = append(d.drained, addr)
+	}
+	n := d.inFlight[addr]
+	if n > 0 {
+		d.inFlight[addr] = n - 1
+	}
+	return n, nil
+}
+
+func (d *fakeDrainer) Forget(_ context.Context, addr string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.forgot = append(d.forgot, addr)
+}
+
+// engineProject is a Compose-labelled project on the real Docker Engine
+// with one engine container made as docker-compose 1.29 makes it (a static
+// stand-in that drains on SIGTERM), and a gateway container of another
+// service in the same project.
+type engineProject struct {
+	cli                   *client.Client
+	project, label, image string
+	netName               string
+	first, gateway        string // container IDs
+}
+
+func newEngineProject(t *testing.T) *engineProject {
+	t.Helper()
 	cli := dockertest.Client(t)
-	t0 := time.Now()
-	project := dockertest.Name("auraxtest")
-	label := LabelProject + "=" + project
-	image := project + "-replica:test"
+	e := &engineProject{cli: cli, project: dockertest.Name("auraxtest")}
+	e.label = LabelProject + "=" + e.project
+	e.image = e.project + "-replica:test"
 	bin := filepath.Join(t.TempDir(), "replica")
 	dockertest.BuildStatic(t, "./internal/dockertest/replica", bin)
-	dockertest.ScratchImage(t, cli, image, bin, `ENTRYPOINT ["/app"]`)
-	t.Logf("image built in %v", time.Since(t0).Round(time.Millisecond))
-	netName := project + "_default"
-	dockertest.Network(t, cli, netName, label)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	dockertest.ScratchImage(t, cli, e.image, bin, `ENTRYPOINT ["/app"]`)
+	e.netName = e.project + "_default"
+	dockertest.Network(t, cli, e.netName, e.label)
+	e.first = e.create(t, "ollama", 1, true)
+	e.gateway = e.create(t, "aurax-backend", 1, true)
+	return e
+}
 
-	// The first replica, made as docker-compose 1.29 makes it.
-	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: project + "_app_1",
+func (e *engineProject) create(t *testing.T, service string, number int, start bool) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: e.project + "_" + service + "_" + strconv.Itoa(number),
 		Config: &container.Config{
-			Image: image, Env: []string{"READY_AFTER=1s", "DRAIN=1s"},
-			Labels: map[string]string{LabelProject: project, LabelService: "app", LabelNumber: "1", LabelOneOff: "False"},
+			Image: e.image, Env: []string{"READY_AFTER=1s", "DRAIN=1s"},
+			Labels: map[string]string{LabelProject: e.project, LabelService: service, LabelNumber: strconv.Itoa(number), LabelOneOff: "False"},
 			Healthcheck: &container.HealthConfig{Test: []string{"CMD", "/app", "check"},
 				Interval: 500 * time.Millisecond, Timeout: 2 * time.Second, Retries: 3},
 		},
-		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(netName),
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(e.netName),
 			Resources: container.Resources{Memory: 64 << 20, NanoCPUs: 5e8}},
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netName: {Aliases: []string{"app"}}}},
+			e.netName: {Aliases: []string{service}}}},
 	})
 	require.NoError(t, err)
-	_, err = cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
-	require.NoError(t, err)
-
-	logs := &syncBuffer{}
-	cfg := DefaultConfig()
-	cfg.ContainerID = created.ID // as if it ran in that container: project and service from its labels
-	cfg.StopTimeout = 10 * time.Second
-	p, err := New(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
-	require.Equal(t, project, p.Project())
-	require.Equal(t, "app", p.Service())
-
-	ready := func(want int) {
-		t.Helper()
-		require.Eventually(t, func() bool {
-			n, err := p.ReadyReplicas(ctx)
-			return err == nil && n == want
-		}, 30*time.Second, 200*time.Millisecond, "want %d healthy replicas; logs:\n%s", want, logs)
-	}
-	ready(1)
-	t.Logf("first replica healthy at %v", time.Since(t0).Round(time.Millisecond))
-	n, err := p.Replicas(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-
-	start := time.Now()
-	require.NoError(t, p.SetReplicas(ctx, 3))
-	require.NoError(t, p.SetReplicas(ctx, 3), "idempotent")
-	t.Logf("SetReplicas(3) twice: %v", time.Since(start).Round(time.Millisecond))
-	n, err = p.Replicas(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 3, n, "starting replicas count at once")
-	ready(3)
-	t.Logf("3 healthy after %v", time.Since(start).Round(time.Millisecond))
-
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
-	require.NoError(t, err)
-	require.Len(t, list.Items, 3)
-	var numbers []int
-	for _, c := range list.Items {
-		num, _ := strconv.Atoi(c.Labels[LabelNumber])
-		numbers = append(numbers, num)
-		if c.ID == created.ID {
-			continue
-		}
-		ins, err := cli.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	if start {
+		_, err = e.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
 		require.NoError(t, err)
-		ct := ins.Container
-		require.Equal(t, project+"_app_"+c.Labels[LabelNumber], strings.TrimPrefix(ct.Name, "/"))
-		require.Contains(t, ct.NetworkSettings.Networks, netName)
-		require.Contains(t, ct.NetworkSettings.Networks[netName].Aliases, "app")
-		require.Equal(t, []string{"CMD", "/app", "check"}, ct.Config.Healthcheck.Test)
-		require.Equal(t, int64(64<<20), ct.HostConfig.Memory)
-		require.Equal(t, int64(5e8), ct.HostConfig.NanoCPUs)
-		require.Contains(t, ct.Config.Env, "DRAIN=1s")
 	}
-	slices.Sort(numbers)
-	require.Equal(t, []int{1, 2, 3}, numbers)
-
-	numbersNow := func() []int {
-		t.Helper()
-		list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
-		require.NoError(t, err)
-		var out []int
-		for _, c := range list.Items {
-			num, _ := strconv.Atoi(c.Labels[LabelNumber])
-			out = append(out, num)
-		}
-		slices.Sort(out)
-		return out
-	}
-	start = time.Now()
-	require.NoError(t, p.SetReplicas(ctx, 2))
-	p.wg.Wait()
-	require.Equal(t, []int{1, 2}, numbersNow(), "newest first")
-	require.NoError(t, p.SetReplicas(ctx, 1))
-	require.NoError(t, p.SetReplicas(ctx, 1), "idempotent while draining")
-	n, err = p.Replicas(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n, "draining replicas leave the count at once")
-	require.NoError(t, p.Close()) // waits for the drains
-	t.Logf("scale-down 3→2→1 drained and removed in %v", time.Since(start).Round(time.Millisecond))
-	require.Equal(t, []int{1}, numbersNow(), "the provider's own replica stays")
-	out := logs.String()
-	t.Logf("done at %v", time.Since(t0).Round(time.Millisecond))
-	require.Equal(t, 2, strings.Count(out, "replica removed"), out)
-	require.Equal(t, 2, strings.Count(out, "exit_code=0"), "drained on SIGTERM, not killed:\n%s", out)
+	return created.ID
 }
 
-func TestSetReplicasRefusesZero(t *testing.T) {
-	p := &Provider{}
-	err := p.SetReplicas(context.Background(), 0)
+// engines lists the engine service's containers: number → state.
+func (e *engineProject) engines(t *testing.T) map[int]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", e.label, LabelService+"=ollama")})
+	require.NoError(t, err)
+	out := map[int]string{}
+	for _, c := range list.Items {
+		n, _ := strconv.Atoi(c.Labels[LabelNumber])
+		out[n] = string(c.State)
+	}
+	return out
+}
+
+// TestProviderScalesEnginesOnDocker scales the engine service of a
+// Compose-labelled project on the real Docker Engine: clones up to 3
+// (idempotently) on the network under the service alias with the
+// template's healthcheck and limits; down to 1 newest first, each drained
+// through the gateways (until their requests in flight are done) before it
+// stops, clones removed; to 0, Compose's own engine stopped, not removed;
+// and from 0 back to 1 by starting it again. The gateway is never touched.
+func TestProviderScalesEnginesOnDocker(t *testing.T) {
+	e := newEngineProject(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	logs := &syncBuffer{}
+	d := &fakeDrainer{inFlight: map[string]int{}}
+	cfg := DefaultConfig()
+	cfg.ContainerID = e.gateway // as if it ran in the gateway: project from its labels
+	cfg.StopTimeout = 10 * time.Second
+	p, err := New(ctx, cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Drainer: d})
+	require.NoError(t, err)
+	defer p.Close()
+	require.Equal(t, e.project, p.Project())
+	require.Equal(t, "ollama", p.Service())
+	n, bound := p.Bound()
+	require.Equal(t, -1, n, "CPU only: no bound but the controller's")
+	require.Empty(t, bound)
+
+	require.NoError(t, p.SetReplicas(ctx, 3))
+	require.NoError(t, p.SetReplicas(ctx, 3), "idempotent")
+	got, err := p.Replicas(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, got, "starting engines count at once")
+	require.Equal(t, map[int]string{1: "running", 2: "running", 3: "running"}, e.engines(t))
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{Filters: make(client.Filters).Add("label", e.label, LabelService+"=ollama")})
+	require.NoError(t, err)
+	ips := map[int]string{}
+	for _, c := range list.Items {
+		num, _ := strconv.Atoi(c.Labels[LabelNumber])
+		ips[num] = c.NetworkSettings.Networks[e.netName].IPAddress.String()
+		if c.ID == e.first {
+			continue
+		}
+		ins, err := e.cli.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		require.NoError(t, err)
+		ct := ins.Container
+		require.Equal(t, e.project+"_ollama_"+c.Labels[LabelNumber], strings.TrimPrefix(ct.Name, "/"))
+		require.Contains(t, ct.NetworkSettings.Networks[e.netName].Aliases, "ollama", "Docker's DNS finds it under the service name")
+		require.Equal(t, []string{"CMD", "/app", "check"}, ct.Config.Healthcheck.Test)
+		require.Equal(t, int64(64<<20), ct.HostConfig.Memory)
+		require.Contains(t, ct.Config.Env, "DRAIN=1s")
+		require.Empty(t, ct.HostConfig.DeviceRequests, "CPU only")
+	}
+
+	// Down to 1: engine 3, then 2, each drained first.
+	d.mu.Lock()
+	d.inFlight[ips[3]+":11434"] = 3
+	d.mu.Unlock()
+	require.NoError(t, p.SetReplicas(ctx, 1))
+	require.NoError(t, p.SetReplicas(ctx, 1), "idempotent while draining")
+	got, _ = p.Replicas(ctx)
+	require.Equal(t, 1, got, "draining engines leave the count at once")
+	p.wg.Wait()
+	require.Equal(t, map[int]string{1: "running"}, e.engines(t), "newest first; clones removed")
+	require.ElementsMatch(t, []string{ips[2] + ":11434", ips[3] + ":11434"}, d.drained)
+	require.ElementsMatch(t, d.drained, d.forgot, "every drained engine is forgotten once stopped")
+	require.Zero(t, d.inFlight[ips[3]+":11434"], "engine 3 stopped only once its requests were done")
+
+	// To zero and back: Compose's own engine is stopped and started again.
+	require.NoError(t, p.SetReplicas(ctx, 0))
+	p.wg.Wait()
+	require.Equal(t, map[int]string{1: "exited"}, e.engines(t), "kept, stopped: a template for scale from zero")
+	got, _ = p.Replicas(ctx)
+	require.Zero(t, got)
+	require.NoError(t, p.SetReplicas(ctx, 1))
+	require.Equal(t, map[int]string{1: "running"}, e.engines(t), "started again, no clone")
+	require.NoError(t, p.SetReplicas(ctx, 2))
+	require.Len(t, e.engines(t), 2)
+
+	ins, err := e.cli.ContainerInspect(ctx, e.gateway, client.ContainerInspectOptions{})
+	require.NoError(t, err)
+	require.True(t, ins.Container.State.Running, "the gateway is never touched")
+	out := logs.String()
+	require.Equal(t, 2, strings.Count(out, "engine removed"), out)
+	require.Contains(t, out, "engine stopped (kept: Compose made it)")
+}
+
+// TestProviderGivesEachEngineItsOwnGPU: with compose.gpus, each new engine
+// gets a GPU no other engine holds (a device request, as `docker create
+// --gpus device=N` records it), and when none is free the provider says so
+// and the bound is the GPUs. No GPU here: the containers are created and
+// their HostConfig read, their start stubbed; a real start fails, clearly.
+func TestProviderGivesEachEngineItsOwnGPU(t *testing.T) {
+	e := newEngineProject(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.ContainerID = e.gateway
+	cfg.GPUs = "0,1,2"
+	// An engine holds GPU 1 already (created, not startable here).
+	holder, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: e.project + "_ollama_9",
+		Config: &container.Config{Image: e.image,
+			Labels: map[string]string{LabelProject: e.project, LabelService: "ollama", LabelNumber: "9", LabelOneOff: "False"}},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(e.netName),
+			Resources: container.Resources{DeviceRequests: []container.DeviceRequest{{DeviceIDs: []string{"1"}, Capabilities: [][]string{{"gpu"}}}}}},
+	})
+	require.NoError(t, err)
+	p, err := New(ctx, cfg, Options{VisibleGPUs: func() []string { return nil }})
+	require.NoError(t, err)
+	defer p.Close()
+	n, why := p.Bound()
+	require.Equal(t, 3, n)
+	require.Contains(t, why, "one per engine")
+
+	var started []string
+	p.start = func(_ context.Context, id string) error { started = append(started, id); return nil }
+	require.NoError(t, p.SetReplicas(ctx, 3), "two clones: GPUs 0 and 2, never the held 1")
+	err = p.SetReplicas(ctx, 4)
+	var be *BoundError
+	require.ErrorAs(t, err, &be)
+	require.Contains(t, err.Error(), "every GPU of compose.gpus (0,1,2) is held by an engine")
+	gpus := map[string]bool{}
+	for _, id := range started {
+		ins, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		require.NoError(t, err)
+		drs := ins.Container.HostConfig.DeviceRequests
+		require.Len(t, drs, 1)
+		require.Equal(t, [][]string{{"gpu"}}, drs[0].Capabilities)
+		require.Len(t, drs[0].DeviceIDs, 1)
+		gpus[drs[0].DeviceIDs[0]] = true
+	}
+	require.Equal(t, map[string]bool{"0": true, "2": true}, gpus)
+
+	// A real start on this GPU-less host fails, names the GPU, and leaves
+	// no half-made engine.
+	_, err = e.cli.ContainerRemove(ctx, holder.ID, client.ContainerRemoveOptions{Force: true})
+	require.NoError(t, err)
+	p.start = func(ctx context.Context, id string) error {
+		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+		return err
+	}
+	before := len(e.engines(t))
+	err = p.SetReplicas(ctx, 2) // one running + 2 created: active is 1
 	require.Error(t, err)
+	require.Contains(t, err.Error(), "with GPU 1")
+	require.Len(t, e.engines(t), before, "the failed clone was removed")
+}
+
+func TestResolveGPUs(t *testing.T) {
+	visible := func() []string { return []string{"0", "1"} }
+	for _, tc := range []struct {
+		spec    string
+		visible func() []string
+		want    []string
+		err     string
+	}{
+		{"", visible, nil, ""},
+		{"all", visible, []string{"0", "1"}, ""},
+		{"all", nil, nil, "no GPU is visible"},
+		{"1", visible, []string{"1"}, ""},
+		{"0,7", visible, nil, "GPU 7 is not on this host (it has 0, 1)"},
+		{"0,7", nil, []string{"0", "7"}, ""},
+	} {
+		got, err := resolveGPUs(tc.spec, tc.visible)
+		if tc.err != "" {
+			require.ErrorContains(t, err, tc.err, tc.spec)
+			continue
+		}
+		require.NoError(t, err, tc.spec)
+		require.Equal(t, tc.want, got, tc.spec)
+	}
+}
+
+func TestFreeGPU(t *testing.T) {
+	g, ok := freeGPU([]string{"0", "1", "2"}, map[string]bool{"0": true, "2": true})
+	require.True(t, ok)
+	require.Equal(t, "1", g)
+	_, ok = freeGPU([]string{"0"}, map[string]bool{"0": true})
+	require.False(t, ok)
+	live := []replica{{id: "a", state: container.StateRunning}, {id: "b", state: container.StateExited}, {id: "c", state: container.StateCreated}}
+	require.Equal(t, map[string]bool{"0": true, "2": true},
+		heldBy(live, map[string][]string{"a": {"0"}, "b": {"1"}, "c": {"2"}}), "a stopped engine holds no GPU")
+}
+
+// TestNewRefusesTheGatewaysOwnService: the provider scales engines, never
+// the gateway it runs in, and a service without containers is an error
+// naming the setting.
+func TestNewRefusesTheGatewaysOwnService(t *testing.T) {
+	e := newEngineProject(t)
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.ContainerID, cfg.Service = e.gateway, "aurax-backend"
+	_, err := New(ctx, cfg, Options{})
+	require.ErrorContains(t, err, "is this gateway's own service")
+	cfg.Service = "olama"
+	_, err = New(ctx, cfg, Options{})
+	require.ErrorContains(t, err, `compose.service: project "`+e.project+`" has no container of service "olama"`)
+}
+
+func TestSetReplicasRefusesNegative(t *testing.T) {
+	p := &Provider{}
+	require.Error(t, p.SetReplicas(context.Background(), -1))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.True(t, errors.Is(p.SetReplicas(ctx, 2), context.Canceled))
