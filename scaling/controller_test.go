@@ -247,3 +247,15 @@ func TestMetricsCreatedAtZero(t *testing.T) {
 	}, seriesCount(t, reg))
 	require.Equal(t, float64(c.Status().Max), toFloat64(t, c.m.max), "aurax_max_instances is the controller's ceiling")
 }
+
+// TestStatusDryRun: Status says why a dry run applies nothing, and says
+// nothing for a provider that applies.
+func TestStatusDryRun(t *testing.T) {
+	cfg := queueConfig()
+	c, _ := newTestController(t, cfg, &fakeObserver{}, nil, true)
+	require.Contains(t, c.Status().DryRun, `provider "none"`)
+	c, _ = newTestController(t, cfg, &fakeObserver{}, NewDryRun(1, "compose unreachable", nil), true)
+	require.Equal(t, "compose unreachable", c.Status().DryRun)
+	c, _ = newTestController(t, cfg, &fakeObserver{}, NewMemory(1), true)
+	require.Empty(t, c.Status().DryRun)
+}
