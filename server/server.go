@@ -12,6 +12,7 @@ import (
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
+	"github.com/aurax/aurax/ui"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 )
@@ -42,6 +43,7 @@ type Server struct {
 	auth   *auth
 	scaler Scaler
 	rag    *ragService // nil: retrieval off
+	ui     *ui.Page    // the status page (ui.go)
 
 	// reqCtx is the parent of every upstream call; it ends when the drain
 	// timeout runs out, cutting what is still running.
@@ -74,6 +76,7 @@ func New(opts Options) *Server {
 	s.health = newHealth(opts.Models, opts.Metrics, s.queue, cfg.Ollama.HealthInterval, s.log)
 	s.health.PullMissing(cfg.Ollama.PullMissing)
 	s.initRAG(opts.RAG)
+	s.initUI()
 	s.metrics.SetQueueSource(func() metrics.QueueStats {
 		return metrics.QueueStats{Waiting: s.queue.Waiting(), InFlight: s.queue.InFlight(), Slots: s.queue.Slots()}
 	})
@@ -106,6 +109,7 @@ func (s *Server) routes() {
 
 	app.Get("/metrics", s.auth.metrics, s.metrics.Handler())
 	s.healthRoutes(app)
+	s.ui.Routes(app.Group("/ui"), s.auth.api)
 
 	v1 := app.Group("/v1", s.auth.api)
 	v1.Post("/chat/completions", s.openAIChat)

@@ -126,6 +126,7 @@ func runServe(args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, ln, healthLn) })
 	g.Go(func() error { return ctrl.Run(gctx) })
+	g.Go(func() error { return srv.StatusPage().Run(gctx) })
 	return g.Wait()
 }
 
