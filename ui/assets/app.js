@@ -14,6 +14,7 @@
   let since = 0;
   let replica = '';
   let span = 900e3;
+  let interval = 2000;
   let serverNow = 0;
   let lastState = null;
   let timer = 0;
@@ -115,14 +116,20 @@
     });
     const axis = el('div', 'xaxis');
     axis.setAttribute('aria-hidden', 'true');
-    axis.append(el('span', '', '−15m'), el('span', '', '−10'), el('span', '', '−5'), el('span', '', 'now'));
+    const ticks = [el('span', '', '−15m'), el('span', '', '−10m'), el('span', '', '−5m'), el('span', '', 'now')];
+    axis.append(...ticks);
     fig.replaceChildren(cap, plot, legend, axis);
     return {
       marks,
-      // draw(ts, cols): ts are Unix ms, cols[i][k] the value of series i at
-      // ts[k] (null: no data, drawn as a gap). fmt formats a value.
-      draw(ts, cols, t1, fmt) {
-        const t0 = t1 - span;
+      // draw(ts, cols, t0, t1, fmt): ts are Unix ms, cols[i][k] the value
+      // of series i at ts[k] (null: no data, drawn as a gap), t0..t1 the
+      // window drawn. fmt formats a value.
+      draw(ts, cols, t0, t1, fmt) {
+        const w = t1 - t0;
+        ticks.forEach((e, i) => {
+          const txt = i === 3 ? 'now' : '−' + ago(w * (3 - i) / 3);
+          if (e.textContent !== txt) e.textContent = txt;
+        });
         let top = opts.min || 1;
         for (const c of cols) for (const v of c) if (v !== null && v > top) top = v;
         top = niceCeil(top * 1.05);
@@ -133,7 +140,7 @@
           for (let k = 0; k < ts.length; k++) {
             const v = c[k];
             if (v === null || v === undefined || ts[k] < t0) { pen = false; continue; }
-            const x = ((ts[k] - t0) / span * W).toFixed(1);
+            const x = ((ts[k] - t0) / w * W).toFixed(1);
             const y = (H - v / top * H).toFixed(1);
             d += (pen ? 'L' : 'M') + x + ' ' + y + (pen ? '' : 'l0 0'); // a lone point shows as a dot
             pen = true;
@@ -144,10 +151,11 @@
           if (values[i].textContent !== txt) values[i].textContent = txt;
           aria.push(`${labels[i]} ${txt}`);
         });
-        s.setAttribute('aria-label', `${opts.long || title}, last 15 minutes, latest: ${aria.join(', ')}; scale 0 to ${fmt(top)}`);
+        s.setAttribute('aria-label', `${opts.long || title}, last ${ago(w)}, latest: ${aria.join(', ')}; scale 0 to ${fmt(top)}`);
       },
     };
   }
+  const ago = (ms) => ms >= 120e3 ? Math.round(ms / 60e3) + 'm' : Math.round(ms / 1e3) + 's';
   function niceCeil(v) {
     const p = Math.pow(10, Math.floor(Math.log10(v)));
     for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
@@ -165,9 +173,20 @@
     replicas: makeChart('c-replicas', 'Replicas', ['current', 'desired']),
   };
 
+  // The window: the last 15 minutes, or since the first point when this
+  // AURAX has been up for less (at least a minute), so that a restarted
+  // replica's charts fill their width.
+  function chartWindow() {
+    const t1 = serverNow || (points.length ? points[points.length - 1].t : Date.now());
+    let t0 = t1 - span;
+    if (points.length) t0 = Math.max(t0, points[0].t - interval);
+    return [Math.min(t0, t1 - 60e3), t1];
+  }
+
   function drawCharts() {
     const model = $('model').value;
-    const t1 = serverNow || (points.length ? points[points.length - 1].t : Date.now());
+    const [t0, t1] = chartWindow();
+    setText('traffic-window', 'last ' + ago(t1 - t0));
     const ts = points.map((p) => p.t);
     const pick = (p) => {
       if (!model) return p.all;
@@ -178,27 +197,31 @@
       if (!m || !m.n) return zero ? 0 : null;
       return f(m);
     });
-    charts.rps.draw(ts, [series((m) => m.rps, true)], t1, rate);
-    charts.lat.draw(ts, [series((m) => m.p50_ms), series((m) => m.p95_ms)], t1, msText);
-    charts.ttft.draw(ts, [series((m) => m.ttft_p50_ms || null), series((m) => m.ttft_p95_ms || null)], t1, msText);
-    charts.err.draw(ts, [series((m) => m.errors / m.n * 100)], t1, (v) => num(v, 1) + ' %');
-    charts.queue.draw(ts, [points.map((p) => p.waiting), points.map((p) => p.in_flight), points.map((p) => p.slots)], t1, fixed(0));
+    charts.rps.draw(ts, [series((m) => m.rps, true)], t0, t1, rate);
+    charts.lat.draw(ts, [series((m) => m.p50_ms), series((m) => m.p95_ms)], t0, t1, msText);
+    charts.ttft.draw(ts, [series((m) => m.ttft_p50_ms || null), series((m) => m.ttft_p95_ms || null)], t0, t1, msText);
+    charts.err.draw(ts, [series((m) => m.errors / m.n * 100)], t0, t1, (v) => num(v, 1) + ' %');
+    charts.queue.draw(ts, [points.map((p) => p.waiting), points.map((p) => p.in_flight), points.map((p) => p.slots)], t0, t1, fixed(0));
     charts.replicas.draw(ts, [points.map((p) => p.replicas ? p.replicas.current : null),
-      points.map((p) => p.replicas ? p.replicas.desired : null)], t1, fixed(0));
-    drawMarkers(t1);
+      points.map((p) => p.replicas ? p.replicas.desired : null)], t0, t1, fixed(0));
+    drawMarkers(t0, t1);
   }
 
   // Decision markers sit on the replica chart at the moment each decision
-  // was taken, numbered like the timeline below it.
-  function drawMarkers(t1) {
+  // was taken, numbered like the timeline below it; labels of decisions
+  // close in time go on alternate rows.
+  function drawMarkers(t0, t1) {
     const ds = (lastState && lastState.scaling && lastState.scaling.decisions) || [];
-    const t0 = t1 - span;
     const out = [];
+    let lastX = -100, row = 0;
     ds.forEach((d, i) => {
       const t = Date.parse(d.time);
       if (t < t0 || t > t1 + 5000) return;
-      const m = el('span', 'marker ' + dirClass(d), dirSym(d) + (i + 1));
-      m.style.left = Math.min(100, (t - t0) / span * 100).toFixed(2) + '%';
+      const x = Math.min(100, (t - t0) / (t1 - t0) * 100);
+      row = x - lastX < 4 ? (row + 1) % 2 : 0;
+      lastX = x;
+      const m = el('span', 'marker ' + dirClass(d) + ' row' + row, dirSym(d) + (i + 1));
+      m.style.left = x.toFixed(2) + '%';
       m.title = decisionText(d, i);
       m.dataset.index = String(i + 1);
       out.push(m);
@@ -393,6 +416,7 @@
       }
       const h = await call('api/history?since=' + since, apiKey);
       span = h.span_s * 1000;
+      interval = h.interval_s * 1000;
       serverNow = h.now;
       for (const p of h.points) {
         if (p.t > since) { points.push(p); since = p.t; }
