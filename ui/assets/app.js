@@ -248,7 +248,8 @@
     const [sym, word] = STATUS[st.status] || STATUS.unknown;
     const badge = $('status');
     badge.className = 'badge ' + (STATUS[st.status] ? st.status : 'unknown');
-    badge.querySelector('.sym').textContent = sym;
+    const symEl = badge.querySelector('.sym');
+    if (symEl.textContent !== sym) symEl.textContent = sym; // a live region: change it only when it changes
     setText('status-text', word);
     setText('version', st.version || '–');
     setText('uptime', st.uptime_s ? dur(st.uptime_s) : '–');
