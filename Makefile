@@ -15,7 +15,8 @@ ollama:
 	@bash scripts/ollama-up.sh
 
 # Installs (once) the tools the deploy tests run: promtool, nginx,
-# docker-compose (and debootstrap for the Docker end-to-end test under CI).
+# docker-compose, chromium (the status page's browser tests), and
+# debootstrap for the Docker end-to-end test under CI.
 deploy-tools:
 	@bash scripts/deploy-tools-install.sh
 

@@ -106,6 +106,7 @@ type Metrics struct {
 
 	queueSrc atomic.Pointer[func() QueueStats]
 	arrivals atomic.Uint64
+	tap      atomic.Pointer[Tap] // tap.go
 
 	queueWait prometheus.Histogram
 	rejected  *prometheus.CounterVec
@@ -372,6 +373,9 @@ func (m *Metrics) Arrived(modelType string) {
 // ObserveQueueWait records how long an admitted request waited for a slot.
 func (m *Metrics) ObserveQueueWait(d time.Duration) {
 	m.queueWait.Observe(d.Seconds())
+	if t := m.tapped(); t != nil {
+		t.ObserveQueueWait(d)
+	}
 }
 
 // Rejected counts a request the admission queue turned away. It feeds only
@@ -391,9 +395,9 @@ func (m *Metrics) ObserveOverhead(d time.Duration) {
 	m.overhead.Observe(d.Seconds())
 }
 
-// ObserveModel records one finished model request: its Prometheus series and
-// the Signals window. It does not allocate once the model type and status
-// have been seen.
+// ObserveModel records one finished model request: its Prometheus series,
+// the Signals window and the Tap, if any. It does not allocate once the
+// model type and status have been seen.
 func (m *Metrics) ObserveModel(r ModelResult) {
 	code := r.HTTPStatus
 	if r.Canceled {
@@ -413,6 +417,9 @@ func (m *Metrics) ObserveModel(r ModelResult) {
 	}
 	failed := !r.Canceled && (code >= 500 || code == 429)
 	m.win.add(m.now().Sub(m.start), r.Duration, failed)
+	if t := m.tapped(); t != nil {
+		t.ObserveModel(r)
+	}
 }
 
 // seriesFor returns the cached series of modelType and, when code is not

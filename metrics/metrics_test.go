@@ -224,7 +224,7 @@ func TestQueueGauges(t *testing.T) {
 
 	q := QueueStats{}
 	m.SetQueueSource(func() QueueStats { return q })
-	for _, tc := range []QueueStats{{0, 0, 4}, {0, 4, 4}, {7, 4, 4}, {2, 1, 8}} {
+	for _, tc := range []QueueStats{{Slots: 4}, {InFlight: 4, Slots: 4}, {Waiting: 7, InFlight: 4, Slots: 4}, {Waiting: 2, InFlight: 1, Slots: 8}} {
 		q = tc
 		require.Equal(t, float64(tc.Waiting+tc.InFlight), gauge("aurax_inprogress_requests"), "%+v", tc)
 		require.Equal(t, float64(tc.Waiting), gauge("aurax_queue_depth"), "%+v", tc)

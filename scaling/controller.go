@@ -48,6 +48,7 @@ type Status struct {
 	Min       int       `json:"min"`
 	Max       int       `json:"max"`
 	Paused    bool      `json:"paused"`
+	DryRun    string    `json:"dry_run,omitempty"` // why nothing is applied: the provider is a dry run; empty when it applies
 	Manual    *Manual   `json:"manual,omitempty"`
 	Cooldowns Cooldowns `json:"cooldowns"`
 	Decisions []Record  `json:"decisions"` // newest last
@@ -119,7 +120,7 @@ func NewController(cfg Config, obs Observer, prov Provider, reg prometheus.Regis
 		if cfg.Provider != "none" {
 			return nil, fmt.Errorf("scaling: provider %q not given", cfg.Provider)
 		}
-		prov = NewDryRun(cfg.MinReplicas, logger)
+		prov = NewDryRun(cfg.MinReplicas, `provider "none": decisions are logged, not applied`, logger)
 	}
 	c := &Controller{cfg: cfg, obs: obs, prov: prov, logger: logger, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
@@ -406,6 +407,9 @@ func (c *Controller) Status() Status {
 	if c.manual != nil {
 		m := *c.manual
 		s.Manual = &m
+	}
+	if d, ok := c.prov.(*DryRun); ok {
+		s.DryRun = d.Why()
 	}
 	s.Cooldowns = Cooldowns{LastUp: c.st.LastUp, LastDown: c.st.LastDown}
 	if !c.st.LastUp.IsZero() {

@@ -242,6 +242,7 @@ func TestMetricsCreatedAtZero(t *testing.T) {
 		"aurax_scaling_events_total":    2 * len(Reasons),
 		"aurax_scaling_decisions_total": 3,
 		"aurax_active_instances":        1,
+		"aurax_starting_instances":      1,
 		"aurax_desired_instances":       1,
 		"aurax_max_instances":           1,
 	}, seriesCount(t, reg))
@@ -321,4 +322,16 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestStatusDryRun: Status says why a dry run applies nothing, and says
+// nothing for a provider that applies.
+func TestStatusDryRun(t *testing.T) {
+	cfg := queueConfig()
+	c, _ := newTestController(t, cfg, &fakeObserver{}, nil, true)
+	require.Contains(t, c.Status().DryRun, `provider "none"`)
+	c, _ = newTestController(t, cfg, &fakeObserver{}, NewDryRun(1, "compose unreachable", nil), true)
+	require.Equal(t, "compose unreachable", c.Status().DryRun)
+	c, _ = newTestController(t, cfg, &fakeObserver{}, NewMemory(1), true)
+	require.Empty(t, c.Status().DryRun)
 }

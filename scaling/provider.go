@@ -29,6 +29,7 @@ type Bounded interface {
 // DryRun is the "none" provider: it records the count it was asked for and
 // logs it, changing nothing.
 type DryRun struct {
+	why    string
 	mu     sync.Mutex
 	n      int
 	logger *slog.Logger
@@ -36,13 +37,18 @@ type DryRun struct {
 
 var _ Provider = (*DryRun)(nil)
 
-// NewDryRun starts at n replicas.
-func NewDryRun(n int, logger *slog.Logger) *DryRun {
+// NewDryRun starts at n replicas; why says why nothing is applied (the
+// provider is "none", or the configured one cannot reach its platform) and
+// shows in Status.DryRun.
+func NewDryRun(n int, why string, logger *slog.Logger) *DryRun {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &DryRun{n: n, logger: logger}
+	return &DryRun{n: n, why: why, logger: logger}
 }
+
+// Why says why this provider applies nothing.
+func (d *DryRun) Why() string { return d.why }
 
 // Replicas implements Provider.
 func (d *DryRun) Replicas(ctx context.Context) (int, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
+	"github.com/aurax/aurax/ui"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 )
@@ -47,6 +48,7 @@ type Server struct {
 	auth   *auth
 	scaler Scaler
 	rag    *ragService // nil: retrieval off
+	ui     *ui.Page    // the status page (ui.go)
 
 	// reqCtx is the parent of every upstream call; it ends when the drain
 	// timeout runs out, cutting what is still running.
@@ -78,6 +80,7 @@ func New(opts Options) *Server {
 	s.reqCtx, s.cancelReq = context.WithCancel(context.Background())
 	s.health = newHealth(opts.Pool, opts.Models, opts.Metrics, cfg.Ollama.HealthInterval, s.log)
 	s.initRAG(opts.RAG)
+	s.initUI()
 	s.metrics.SetQueueSource(func() metrics.QueueStats {
 		st := s.pool.Stats()
 		return metrics.QueueStats{Waiting: st.Waiting, InFlight: st.InFlight, Slots: st.Slots, Engines: st.Ready, Starting: st.Starting}
@@ -111,6 +114,7 @@ func (s *Server) routes() {
 
 	app.Get("/metrics", s.auth.metrics, s.metrics.Handler())
 	s.healthRoutes(app)
+	s.ui.Routes(app.Group("/ui"), s.auth.api)
 
 	v1 := app.Group("/v1", s.auth.api)
 	v1.Post("/chat/completions", s.openAIChat)

@@ -176,6 +176,7 @@ func runServe(args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, ln, healthLn) })
 	g.Go(func() error { return ctrl.Run(gctx) })
+	g.Go(func() error { return srv.StatusPage().Run(gctx) })
 	return g.Wait()
 }
 
@@ -213,7 +214,8 @@ func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registe
 func newProvider(cfg config.Config, logger *slog.Logger) (scaling.Provider, func(), error) {
 	dryRun := func(err error) (scaling.Provider, func(), error) {
 		logger.Error("scaling provider unavailable: decisions are logged, not applied", "provider", cfg.Scaling.Provider, "err", err)
-		return scaling.NewDryRun(cfg.Scaling.Resolved().MinReplicas, logger), func() {}, nil
+		why := fmt.Sprintf("provider %q unavailable, decisions are logged, not applied: %v", cfg.Scaling.Provider, err)
+		return scaling.NewDryRun(cfg.Scaling.Resolved().MinReplicas, why, logger), func() {}, nil
 	}
 	switch cfg.Scaling.Provider {
 	case "none":
