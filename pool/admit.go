@@ -133,8 +133,8 @@ func (p *Pool) tryLocked(r *request) (l *Lease, err error, done bool) {
 		return p.takeLocked(d.engine, *r, d.load), nil, true
 	case d.none && p.opts.WaitForEngines && p.noEngineLocked():
 		// Scale from zero: wait for the engine being started.
-		if f := p.opts.OnDemand; f != nil {
-			f()
+		if f := p.onDemand.Load(); f != nil {
+			(*f)()
 		}
 		return nil, nil, false
 	case d.none:

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aurax/aurax/models"
@@ -61,10 +62,9 @@ type Options struct {
 	GatewayInterval time.Duration
 
 	// WaitForEngines makes a request wait (up to MaxWait) instead of
-	// failing when the pool has no engine at all: scale from zero.
-	// OnDemand, when set, is called each time such a request waits.
+	// failing when the pool has no engine at all: scale from zero (see
+	// Pool.WaitForEngines for the callback that starts one).
 	WaitForEngines bool
-	OnDemand       func()
 
 	Registerer prometheus.Registerer // engine metrics (nil: none)
 	Logger     *slog.Logger
@@ -95,11 +95,13 @@ type Pool struct {
 	waiters   list.List        // *waiter, FIFO
 	inFlight  int
 	draining  bool
-	hold      ewma             // slot hold time, seconds (Retry-After)
-	modelSvc  map[string]*ewma // service time per model over all engines
-	modelLoad map[string]*ewma // load time per model over all engines
+	hold      ewma               // slot hold time, seconds (Retry-After)
+	pulling   map[string]*Engine // model → the engine pulling it
+	modelSvc  map[string]*ewma   // service time per model over all engines
+	modelLoad map[string]*ewma   // load time per model over all engines
 	gwSelf    int
 	gwN       int
+	onDemand  atomic.Pointer[func()] // WaitForEngines' callback
 	recheck   *time.Timer
 	recheckAt time.Time // when recheck fires; zero when it is not set
 	running   *runState // nil until Run starts
@@ -141,7 +143,7 @@ func New(opts Options) (*Pool, error) {
 	}
 	p := &Pool{
 		opts: opts, log: opts.Logger.With("component", "pool"), now: opts.Now, rnd: opts.Rand,
-		byURL: map[string]*Engine{}, found: map[int][]Target{}, modelSvc: map[string]*ewma{}, modelLoad: map[string]*ewma{}, gwN: 1,
+		byURL: map[string]*Engine{}, found: map[int][]Target{}, modelSvc: map[string]*ewma{}, modelLoad: map[string]*ewma{}, pulling: map[string]*Engine{}, gwN: 1,
 		hold: ewma{v: 1, n: 1},
 	}
 	p.m = newPoolMetrics(opts.Registerer, p)
@@ -297,6 +299,18 @@ func (p *Pool) reconcile(i int, ts []Target) {
 		}
 	}
 	p.dispatchLocked()
+}
+
+// WaitForEngines turns on scale from zero after New: with no engine at
+// all, a request waits (up to MaxWait) instead of failing, and onDemand is
+// called each time one does (the controller's Wake).
+func (p *Pool) WaitForEngines(onDemand func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opts.WaitForEngines = true
+	if onDemand != nil {
+		p.onDemand.Store(&onDemand)
+	}
 }
 
 // Drain stops admitting: Acquire fails with ErrDraining from now on and

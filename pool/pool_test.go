@@ -437,3 +437,30 @@ func TestParseDiscover(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+// TestScaleFromZeroHoldsTheRequest: with no engine and WaitForEngines, a
+// request waits, the callback is told at once, and the engine that joins
+// takes it.
+func TestScaleFromZeroHoldsTheRequest(t *testing.T) {
+	d := &fakeDiscoverer{sets: make(chan []Target)}
+	p := newFakePool(t, Options{Targets: []Target{}, Discoverers: []Discoverer{d}, PSInterval: 20 * time.Millisecond},
+		map[string]*fakeEngine{"a": {models: []string{"m"}}})
+	woken := make(chan struct{}, 8)
+	p.WaitForEngines(func() { woken <- struct{}{} })
+	runPool(t, p)
+	got := make(chan error, 1)
+	go func() { got <- chat(p, context.Background(), "m") }()
+	select {
+	case <-woken:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the waiting request did not ask for an engine")
+	}
+	require.Equal(t, 1, p.Stats().Waiting)
+	d.sets <- []Target{{URL: "http://a:11434", Source: "dns"}}
+	select {
+	case err := <-got:
+		require.NoError(t, err, "the first engine took the request that waited for it")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request was not served once the engine joined")
+	}
+}

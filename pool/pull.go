@@ -50,6 +50,17 @@ func (p *Pool) pull(ctx context.Context, e *Engine, missing []string) bool {
 	all := true
 	for _, model := range missing {
 		p.mu.Lock()
+		// Engines often share one models volume: one pull of a model at a
+		// time, the others list their models again when it is done.
+		if by, busy := p.pulling[model]; busy && by != e {
+			if e.state == StateStarting {
+				e.reason = "waiting for " + by.name + "'s pull of " + model
+			}
+			e.tagsAt = time.Time{}
+			p.mu.Unlock()
+			all = false
+			continue
+		}
 		if e.pulls == nil {
 			e.pulls = map[string]*PullState{}
 		}
@@ -68,6 +79,7 @@ func (p *Pool) pull(ctx context.Context, e *Engine, missing []string) bool {
 		if e.state == StateStarting {
 			e.reason = "pulling " + model
 		}
+		p.pulling[model] = e
 		p.mu.Unlock()
 		p.log.Info("pulling missing model", "engine", e.name, "model", model)
 		err := puller.Pull(ctx, model, func(r api.ProgressResponse) error {
@@ -106,6 +118,7 @@ func (p *Pool) pullProgress(e *Engine, st *PullState, r api.ProgressResponse) {
 func (p *Pool) pullDone(ctx context.Context, e *Engine, st *PullState, err error) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	delete(p.pulling, st.Model)
 	now := p.now()
 	st.Active, st.Finished = false, &now
 	if err == nil {

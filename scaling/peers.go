@@ -226,3 +226,22 @@ func (l *LowestAddress) Gateways(ctx context.Context) (self, n int, err error) {
 	}
 	return 0, 0, fmt.Errorf("this replica is not among the %d peers of %q", len(addrs), l.Peers.Name)
 }
+
+// Others are the peers' addresses but this replica's: the other gateways.
+func (l *LowestAddress) Others(ctx context.Context) ([]string, error) {
+	addrs, err := l.Peers.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mine := []string{l.Self}
+	if l.Self == "" {
+		local := l.Local
+		if local == nil {
+			local = interfaceAddrs
+		}
+		if mine, err = local(); err != nil {
+			return nil, err
+		}
+	}
+	return slices.DeleteFunc(addrs, func(a string) bool { return slices.Contains(mine, a) }), nil
+}

@@ -96,24 +96,19 @@ func newModelService(cfg config.Config, p *pool.Pool) *models.Service {
 	})
 }
 
-// buildServer assembles one replica's server: the engine pool, the model
-// service over it, the RAG store and cached embedder, and the HTTP API.
-// serve and runpod-worker both build it here, so a replica behaves the
-// same whichever transport brings it requests. close releases the store
-// and the pool's clients; the server's Run runs the pool.
-func buildServer(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, m *metrics.Metrics, scaler server.Scaler) (srv *server.Server, closeFn func(), err error) {
-	p, closePool, err := newPool(cfg, logger, reg)
-	if err != nil {
-		return nil, nil, err
-	}
+// buildServer assembles one replica's server over the engine pool p: the
+// model service over it, the RAG store and cached embedder, and the HTTP
+// API. serve and runpod-worker both build it here, so a replica behaves
+// the same whichever transport brings it requests. close releases the
+// store; the server's Run runs the pool.
+func buildServer(cfg config.Config, logger *slog.Logger, reg prometheus.Registerer, m *metrics.Metrics, p *pool.Pool, scaler server.Scaler) (srv *server.Server, closeFn func(), err error) {
 	svc := newModelService(cfg, p)
 	store, err := openRAGStore(cfg.RAG, logger)
 	if err != nil {
-		closePool()
 		return nil, nil, err
 	}
 	ragMetrics := rag.NewMetrics(reg)
 	opts := server.Options{Config: cfg, Pool: p, Models: svc, Metrics: m, Logger: logger, Version: version(),
 		RAG: &server.RAG{Store: store, Embedder: ragEmbedder(svc, cfg.RAG, ragMetrics), Metrics: ragMetrics}, Scaler: scaler}
-	return server.New(opts), func() { store.Close(); closePool() }, nil
+	return server.New(opts), func() { store.Close() }, nil
 }

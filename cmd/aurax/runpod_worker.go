@@ -39,7 +39,12 @@ func runRunPodWorker(args []string) error {
 	defer m.Close()
 	// Workers run no controller: it runs in one process outside them and
 	// sets the endpoint's bounds through RunPod's API.
-	srv, closeServer, err := buildServer(cfg, logger, reg, m, nil)
+	engines, closePool, err := newPool(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closePool()
+	srv, closeServer, err := buildServer(cfg, logger, reg, m, engines, nil)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/scaling/compose"
 	"github.com/aurax/aurax/scaling/runpod"
@@ -146,12 +147,17 @@ func runServe(args []string) error {
 	logger := newLogger(cfg.Server, os.Stderr)
 	reg, m := newMetrics(cfg, logger)
 	defer m.Close()
-	ctrl, closeProvider, err := newController(cfg, m, reg, logger)
+	engines, closePool, err := newPool(cfg, logger, reg)
 	if err != nil {
 		return err
 	}
-	defer closeProvider() // after the controller stopped: waits for replicas still draining
-	srv, closeServer, err := buildServer(cfg, logger, reg, m, ctrl)
+	defer closePool()
+	ctrl, closeProvider, err := newController(cfg, m, reg, logger, engines)
+	if err != nil {
+		return err
+	}
+	defer closeProvider() // after the controller stopped: waits for engines still draining
+	srv, closeServer, err := buildServer(cfg, logger, reg, m, engines, ctrl)
 	if err != nil {
 		return err
 	}
@@ -182,8 +188,11 @@ func runServe(args []string) error {
 
 // newController builds the scaling controller with the configured
 // observation mode and provider ("none": a dry run that records and logs
-// its decisions and applies nothing).
-func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registerer, logger *slog.Logger) (*scaling.Controller, func(), error) {
+// its decisions and applies nothing). Except on RunPod (whose workers are
+// engines of their own), the replicas it counts ready are the pool's
+// engines; with the compose provider and min_replicas 0, a request that
+// finds no engine wakes it to start one at once.
+func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registerer, logger *slog.Logger, engines *pool.Pool) (*scaling.Controller, func(), error) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	var obs scaling.Observer
 	var err error
@@ -195,14 +204,24 @@ func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registe
 	if err != nil {
 		return nil, nil, err
 	}
-	prov, closeProv, err := newProvider(cfg, logger)
+	prov, closeProv, err := newProvider(cfg, logger, m, engines)
 	if err != nil {
 		return nil, nil, err
 	}
-	ctrl, err := scaling.NewController(cfg.Scaling, obs, prov, reg, logger)
+	var opts []scaling.Option
+	if cfg.Scaling.Provider != "runpod" && cfg.Scaling.Mode != scaling.ModeRunPod {
+		opts = append(opts, scaling.WithReady(func() (int, int) {
+			st := engines.Stats()
+			return st.Ready, st.Starting
+		}))
+	}
+	ctrl, err := scaling.NewController(cfg.Scaling, obs, prov, reg, logger, opts...)
 	if err != nil {
 		closeProv()
 		return nil, nil, err
+	}
+	if cfg.Scaling.Provider == "compose" && cfg.Scaling.Resolved().MinReplicas == 0 {
+		engines.WaitForEngines(ctrl.Wake)
 	}
 	return ctrl, closeProv, nil
 }
@@ -211,7 +230,7 @@ func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registe
 // that cannot reach its platform (no Docker socket, say) leaves the
 // controller in dry run with an error in the log, rather than stopping a
 // replica that can still serve.
-func newProvider(cfg config.Config, logger *slog.Logger) (scaling.Provider, func(), error) {
+func newProvider(cfg config.Config, logger *slog.Logger, m *metrics.Metrics, engines *pool.Pool) (scaling.Provider, func(), error) {
 	dryRun := func(err error) (scaling.Provider, func(), error) {
 		logger.Error("scaling provider unavailable: decisions are logged, not applied", "provider", cfg.Scaling.Provider, "err", err)
 		why := fmt.Sprintf("provider %q unavailable, decisions are logged, not applied: %v", cfg.Scaling.Provider, err)
@@ -223,7 +242,9 @@ func newProvider(cfg config.Config, logger *slog.Logger) (scaling.Provider, func
 	case "compose":
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cp, err := compose.New(ctx, cfg.Compose, compose.Options{Logger: logger})
+		cp, err := compose.New(ctx, cfg.Compose, compose.Options{Logger: logger,
+			Drainer:     gatewayDrainer(cfg, engines, logger),
+			VisibleGPUs: func() []string { return gpuIDs(m.GPU()) }})
 		if err != nil {
 			return dryRun(err)
 		}
@@ -242,6 +263,36 @@ func aliasList(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// gatewayDrainer drains an engine from this gateway's pool and, with
+// peers_dns, from the other gateways' (their admin API, with the admin key).
+func gatewayDrainer(cfg config.Config, engines *pool.Pool, logger *slog.Logger) *pool.GatewayDrainer {
+	d := &pool.GatewayDrainer{Pool: engines, AdminKey: cfg.Auth.AdminKey, Client: &http.Client{Timeout: 5 * time.Second}, Logger: logger}
+	if cfg.Scaling.PeersDNS != "" {
+		peers := &scaling.LowestAddress{
+			Peers: &scaling.PeersObserver{Name: cfg.Scaling.PeersDNS, Port: cfg.Scaling.PeersPort, Resolver: net.DefaultResolver},
+			Self:  cfg.Scaling.SelfAddress,
+		}
+		d.Peers = func(ctx context.Context) ([]string, error) {
+			others, err := peers.Others(ctx)
+			urls := make([]string, len(others))
+			for i, a := range others {
+				urls[i] = "http://" + net.JoinHostPort(a, strconv.Itoa(cfg.Scaling.PeersPort))
+			}
+			return urls, err
+		}
+	}
+	return d
+}
+
+// gpuIDs are the GPUs NVML sees, by index: what compose.gpus "all" means.
+func gpuIDs(s metrics.GPUStatus) []string {
+	var out []string
+	for _, d := range s.Devices {
+		out = append(out, strconv.Itoa(d.Index))
 	}
 	return out
 }
