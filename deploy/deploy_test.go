@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/internal/testenv"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -142,18 +143,31 @@ func get(m any, path ...string) any {
 	return m
 }
 
+// TestComposeFiles: every combination of the shipped files is valid, runs
+// one scalable gateway service (two in staging) and a scalable engine
+// service, and the engines are what the provider scales: the gateway
+// discovers the service `ollama` by DNS, the Docker socket is mounted only
+// where the compose provider is on, slots per engine are one variable for
+// both, and with the GPU overlay the first engine has GPU 0 and the
+// provider hands out the rest.
 func TestComposeFiles(t *testing.T) {
 	for _, tc := range []struct {
 		files          []string
-		replicas       int
+		gateways       int
 		memory         string
 		cpus           float64
 		provider       string
+		mode           string
+		minMax         [2]string
 		socketReadable bool
+		gpus           string
 	}{
-		{[]string{"docker-compose.yml"}, 1, "4G", 2, "compose", true},
-		{[]string{"docker-compose.yml", "docker-compose.dev.yml"}, 1, "2G", 1, "none", false},
-		{[]string{"docker-compose.yml", "docker-compose.staging.yml"}, 2, "4G", 2, "compose", true},
+		{[]string{"docker-compose.yml"}, 1, "4G", 2, "compose", "local", [2]string{"1", "4"}, true, ""},
+		{[]string{"docker-compose.yml", "docker-compose.dev.yml"}, 1, "2G", 1, "none", "local", [2]string{"1", "1"}, false, ""},
+		{[]string{"docker-compose.yml", "docker-compose.staging.yml"}, 2, "4G", 2, "compose", "peers", [2]string{"2", "2"}, true, ""},
+		{[]string{"docker-compose.yml", "docker-compose.gpu.yml"}, 1, "4G", 2, "compose", "local", [2]string{"1", "4"}, true, "0,1,2,3"},
+		{[]string{"docker-compose.yml", "docker-compose.staging.yml", "docker-compose.gpu.yml"}, 2, "4G", 2, "compose", "peers", [2]string{"2", "2"}, true, "0,1,2,3"},
+		{[]string{"docker-compose.yml", "docker-compose.dev.yml", "docker-compose.gpu.yml"}, 1, "2G", 1, "none", "local", [2]string{"1", "1"}, false, "0,1,2,3"},
 	} {
 		t.Run(strings.Join(tc.files, "+"), func(t *testing.T) {
 			m := composeConfig(t, tc.files...)
@@ -166,12 +180,19 @@ func TestComposeFiles(t *testing.T) {
 			for k, v := range map[string]string{"interval": "30s", "timeout": "10s", "retries": "3", "start_period": "40s"} {
 				require.Equal(t, v, toString(get(hc, k)), "healthcheck.%s", k)
 			}
-			require.Equal(t, tc.replicas, get(svc, "deploy", "replicas"))
+			require.Equal(t, tc.gateways, get(svc, "deploy", "replicas"))
 			require.Equal(t, tc.memory, get(svc, "deploy", "resources", "limits", "memory"))
 			require.Equal(t, tc.cpus, toFloat(t, get(svc, "deploy", "resources", "limits", "cpus")))
 			env := get(svc, "environment").(map[string]any)
 			require.Equal(t, tc.provider, env["AURAX_SCALING_PROVIDER"])
+			require.Equal(t, tc.mode, env["AURAX_SCALING_MODE"])
+			require.Equal(t, tc.minMax, [2]string{toString(env["AURAX_SCALING_MIN_REPLICAS"]), toString(env["AURAX_SCALING_MAX_REPLICAS"])},
+				"engine bounds")
+			require.Equal(t, "ollama", env["AURAX_COMPOSE_SERVICE"], "the provider scales the engines")
+			require.Equal(t, "dns:ollama:11434", env["AURAX_OLLAMA_DISCOVER"], "the gateway finds every engine container")
+			require.Empty(t, toString(env["AURAX_OLLAMA_URL"]))
 			require.Equal(t, "true", env["AURAX_OLLAMA_PULL_MISSING"], "models pulled on first start")
+			require.Equal(t, tc.gpus, toString(env["AURAX_COMPOSE_GPUS"]))
 			var socket string
 			for _, v := range get(svc, "volumes").([]any) {
 				if s, ok := v.(string); ok && strings.Contains(s, ":/var/run/docker.sock") {
@@ -180,10 +201,62 @@ func TestComposeFiles(t *testing.T) {
 			}
 			require.Equal(t, tc.socketReadable, strings.HasPrefix(socket, "/var/run/docker.sock:"),
 				"the Docker socket is mounted only where the compose provider is on: %q", socket)
-			for _, s := range []string{"ollama", "qdrant", "nginx", "prometheus"} {
+
+			_, err := config.Load("", func(k string) (string, bool) {
+				v, ok := env[k]
+				return toString(v), ok
+			})
+			require.NoError(t, err, "the gateway's environment is a valid configuration")
+
+			engine := get(m, "services", "ollama")
+			require.NotNil(t, engine)
+			require.Nil(t, get(engine, "container_name"), "the engine service is scalable")
+			require.Nil(t, get(engine, "ports"), "no fixed host port on an engine")
+			require.Equal(t, toString(env["OLLAMA_NUM_PARALLEL"]), toString(get(engine, "environment", "OLLAMA_NUM_PARALLEL")),
+				"the gateway counts the slots the engines run")
+			require.Equal(t, "4", toString(env["OLLAMA_NUM_PARALLEL"]))
+			require.Contains(t, toString(get(engine, "volumes")), "/root/.ollama", "one models volume for every engine")
+			devices := get(engine, "deploy", "resources", "reservations", "devices")
+			if tc.gpus == "" {
+				require.Nil(t, devices, "CPU only")
+			} else {
+				require.Contains(t, toString(devices), "device_ids", "the first engine's GPU")
+				require.Contains(t, toString(devices), "gpu")
+			}
+			for _, s := range []string{"qdrant", "nginx", "prometheus", "grafana"} {
 				require.NotNil(t, get(m, "services", s), "service %s", s)
 			}
 		})
+	}
+}
+
+// TestPrometheusScrapesOnlyGateways: the gateways, found by DNS as they
+// come and go; never the engines (Ollama has no /metrics).
+func TestPrometheusScrapesOnlyGateways(t *testing.T) {
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName      string `yaml:"job_name"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+			} `yaml:"dns_sd_configs"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	decode(t, "prometheus/prometheus.yml", &cfg)
+	var names []string
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, d := range sc.DNSSDConfigs {
+			names = append(names, d.Names...)
+		}
+		for _, s := range sc.StaticConfigs {
+			names = append(names, s.Targets...)
+		}
+	}
+	require.Contains(t, names, "aurax-backend")
+	for _, n := range names {
+		require.NotContains(t, n, "ollama")
 	}
 }
 
