@@ -312,10 +312,15 @@ func (c *Controller) setActive(cur int) {
 }
 
 // bounds applies what no policy knows: from zero, a request waiting starts
-// the first replica at once; and the provider's own cap (the free GPUs).
+// the first replica at once; to zero only when idle (never with a request
+// waiting or in flight); and the provider's own cap (the free GPUs).
 func (c *Controller) bounds(dec Decision, cur int, obs Observation) Decision {
-	if cur == 0 && dec.Desired == 0 && c.cfg.MaxReplicas > 0 && obs.Load() > 0 {
+	switch {
+	case cur == 0 && dec.Desired == 0 && c.cfg.MaxReplicas > 0 && obs.Load() > 0:
 		dec = Decision{Desired: 1, Direction: Up, Reason: "queue", Rule: "from zero: a request is waiting and no replica runs"}
+	case cur > 0 && dec.Desired == 0 && !(obs.Load() == 0):
+		dec.Desired, dec.Direction = 1, dir(cur, 1)
+		dec = dec.withNote("to zero only when idle: requests are waiting or in flight (or the load is unknown)")
 	}
 	if b, ok := c.prov.(Bounded); ok {
 		if n, why := b.Bound(); n >= 0 && dec.Desired > n {

@@ -335,3 +335,21 @@ func TestStatusDryRun(t *testing.T) {
 	c, _ = newTestController(t, cfg, &fakeObserver{}, NewMemory(1), true)
 	require.Empty(t, c.Status().DryRun)
 }
+
+// TestToZeroOnlyWhenIdle: a policy that wants zero replicas gets one while
+// any request waits or runs.
+func TestToZeroOnlyWhenIdle(t *testing.T) {
+	cfg := queueConfig()
+	cfg.MinReplicas = 0
+	c, _ := newTestController(t, cfg, &fakeObserver{}, NewMemory(1), true)
+	busy := neutral(time.Now())
+	busy.QueueDepth, busy.InFlight = 0, 1
+	d := c.bounds(Decision{Desired: 0, Direction: Down, Reason: "queue"}, 1, busy)
+	require.Equal(t, 1, d.Desired)
+	require.Contains(t, d.Note, "to zero only when idle")
+	idle := neutral(time.Now())
+	idle.QueueDepth, idle.InFlight = 0, 0
+	require.Equal(t, 0, c.bounds(Decision{Desired: 0, Direction: Down}, 1, idle).Desired)
+	unknown := Unknown(time.Now())
+	require.Equal(t, 1, c.bounds(Decision{Desired: 0, Direction: Down}, 1, unknown).Desired, "unknown load is not idle")
+}
