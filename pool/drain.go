@@ -12,15 +12,19 @@ import (
 )
 
 // ForgetEngine takes the engine named name (host:port or URL) out of the
-// pool: its container is gone. A request still on it finishes first; an
-// engine discovered again at the address later joins afresh.
+// pool: its container stopped. A request still on it finishes first; the
+// address, when discovery still lists it or lists it again, joins afresh
+// (starting, then warmed), so a container restarted at the same address
+// is not taken for the one that left.
 func (p *Pool) ForgetEngine(name string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, e := range p.engines {
 		if e.name == name || e.URL == name {
 			p.removeLocked(e, "stopped")
-			p.dispatchLocked()
+			// A discoverer may still list the address (its container is
+			// restarting): it joins again afresh, starting.
+			p.reconcileLocked()
 			return true
 		}
 	}

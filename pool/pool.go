@@ -263,6 +263,12 @@ func (p *Pool) reconcile(i int, ts []Target) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.found[i] = ts
+	p.reconcileLocked()
+}
+
+// reconcileLocked makes the engines the static targets and the last sets
+// of the discoverers; p.mu held.
+func (p *Pool) reconcileLocked() {
 	want := map[string]Target{}
 	for _, t := range p.opts.Targets {
 		want[t.URL] = t

@@ -464,3 +464,25 @@ func TestScaleFromZeroHoldsTheRequest(t *testing.T) {
 		t.Fatal("the request was not served once the engine joined")
 	}
 }
+
+// TestForgottenEngineRejoinsAfresh: an engine forgotten (its container
+// stopped) while discovery still lists its address joins again, starting,
+// and takes requests once a probe finds it.
+func TestForgottenEngineRejoinsAfresh(t *testing.T) {
+	d := &fakeDiscoverer{sets: make(chan []Target)}
+	f := &fakeEngine{models: []string{"m"}}
+	p := newFakePool(t, Options{Targets: []Target{}, Discoverers: []Discoverer{d}, PSInterval: 20 * time.Millisecond},
+		map[string]*fakeEngine{"a": f})
+	runPool(t, p)
+	d.sets <- []Target{{URL: "http://a:11434", Source: "dns"}}
+	require.Eventually(t, func() bool { return p.Stats().Ready == 1 }, 2*time.Second, 5*time.Millisecond)
+	f.set(func(f *fakeEngine) { f.down = true }) // stopped
+	_, ok := p.DrainEngine("a:11434")
+	require.True(t, ok)
+	require.True(t, p.ForgetEngine("a:11434"))
+	require.Equal(t, 1, p.Stats().Engines, "still listed: it is there again, as a new engine")
+	require.Equal(t, "starting", engineByName(p, "a:11434").State)
+	f.set(func(f *fakeEngine) { f.down = false }) // restarted at the same address
+	require.Eventually(t, func() bool { return p.Stats().Ready == 1 }, 2*time.Second, 5*time.Millisecond)
+	require.NoError(t, chat(p, context.Background(), "m"))
+}
