@@ -121,6 +121,9 @@ func (p *Pool) probeFailed(e *Engine, err error) time.Duration {
 		e.state = StateDown
 		p.dispatchLocked() // waiters may have no engine left
 	}
+	if e.state == StateStarting {
+		return p.opts.PSInterval // joining: it answers soon, and the sooner it is seen the better
+	}
 	return min(p.opts.CooldownMin<<min(e.failures-1, 16), p.opts.CooldownMax)
 }
 
