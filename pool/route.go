@@ -54,7 +54,20 @@ const tieTolerance = 0.05
 //     stretched by the share of slots busy (requests in one Ollama share its
 //     compute); then the power of two choices on the busy share of slots.
 func route(engines []*Engine, r *request, rnd uint64, buf []candidate) (decision, []candidate) {
-	cs := buf[:0]
+	cs, starting := candidates(engines, r, buf[:0])
+	if len(cs) == 0 {
+		return decision{none: starting == 0}, cs
+	}
+	class, minCost, d, ok := choose(cs, r)
+	if !ok {
+		return d, cs
+	}
+	return decision{engine: powerOfTwo(cs, class, minCost, rnd), load: class == coldClass}, cs
+}
+
+// candidates appends to cs the engines r may go to (rule 1), with what
+// each has of r's model, and counts the engines still starting.
+func candidates(engines []*Engine, r *request, cs []candidate) ([]candidate, int) {
 	starting, withModel := 0, 0
 	for _, e := range engines {
 		if r.excluded(e) {
@@ -81,17 +94,25 @@ func route(engines []*Engine, r *request, rnd uint64, buf []candidate) (decision
 		}
 		cs = append(cs, c)
 	}
-	if len(cs) == 0 {
-		return decision{none: starting == 0}, cs
-	}
 	if withModel == 0 {
 		for i := range cs {
 			cs[i].has, cs[i].loaded = true, true // no engine lists it: any may answer
 		}
 	}
+	return cs, starting
+}
 
-	const loadedClass, coldClass = 0, 1
-	minCost := [2]float64{math.Inf(1), math.Inf(1)}
+// Classes of a free engine for a request.
+const (
+	loadedClass = iota // the model is loaded
+	coldClass          // it would have to load it
+)
+
+// choose costs the candidates and picks the class to route in (rules 2
+// and 3); when no engine should take the request now, ok is false and d
+// says how long it waits at most.
+func choose(cs []candidate, r *request) (class int, minCost float64, d decision, ok bool) {
+	costs := [2]float64{math.Inf(1), math.Inf(1)}
 	var cold *candidate // the cheapest free engine that would load the model
 	minWait := math.Inf(1)
 	for i := range cs {
@@ -108,31 +129,33 @@ func route(engines []*Engine, r *request, rnd uint64, buf []candidate) (decision
 			continue
 		}
 		c.cost = c.svc * float64(e.inFlight+1) / float64(e.slots)
-		class := coldClass
+		k := coldClass
 		if c.loaded {
-			class = loadedClass
+			k = loadedClass
 		}
-		if c.cost < minCost[class] {
-			minCost[class] = c.cost
-			if class == coldClass {
+		if c.cost < costs[k] {
+			costs[k] = c.cost
+			if k == coldClass {
 				cold = c
 			}
 		}
 	}
-	class := loadedClass
 	switch {
-	case !math.IsInf(minCost[loadedClass], 1):
+	case !math.IsInf(costs[loadedClass], 1):
+		return loadedClass, costs[loadedClass], decision{}, true
+	case cold != nil && minWait < cold.load:
+		return 0, 0, decision{wait: max(time.Duration(minWait*float64(time.Second)), time.Millisecond)}, false
 	case cold != nil:
-		if minWait < cold.load {
-			return decision{wait: max(time.Duration(minWait*float64(time.Second)), time.Millisecond)}, cs
-		}
-		class = coldClass
-	default:
-		return decision{}, cs // every engine with the model is full
+		return coldClass, costs[coldClass], decision{}, true
 	}
+	return 0, 0, decision{}, false // every engine with the model is full
+}
 
-	// The tied: free engines of the class within tieTolerance of its best.
-	limit := minCost[class] * (1 + tieTolerance)
+// powerOfTwo picks among the free engines of class within tieTolerance of
+// minCost (rule 4): two at random, the one with the smaller busy share of
+// slots. It reuses cs's storage.
+func powerOfTwo(cs []candidate, class int, minCost float64, rnd uint64) *Engine {
+	limit := minCost * (1 + tieTolerance)
 	n := 0
 	for i := range cs {
 		c := &cs[i]
@@ -150,10 +173,8 @@ func route(engines []*Engine, r *request, rnd uint64, buf []candidate) (decision
 		}
 	}
 	ea, eb := cs[a].e, cs[b].e
-	pick := ea
-	// Power of two choices: the one with the smaller busy share of slots.
 	if eb.inFlight*ea.slots < ea.inFlight*eb.slots {
-		pick = eb
+		return eb
 	}
-	return decision{engine: pick, load: class == coldClass}, cs
+	return ea
 }
