@@ -233,85 +233,99 @@ var spaces = regexp.MustCompile(`\s+`)
 // noscript, template and svg content is dropped.
 func HTMLText(data []byte) (text, title string) {
 	z := html.NewTokenizer(bytes.NewReader(data))
-	w := &plainWriter{}
-	var (
-		titleText   strings.Builder
-		pre         strings.Builder
-		skip, inPre int
-		inTitle     bool
-		cells       int // cells so far in the current table row
-	)
+	h := &htmlState{w: &plainWriter{}}
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
-			return w.String(), strings.TrimSpace(titleText.String())
+			return h.w.String(), strings.TrimSpace(h.title.String())
 		}
 		name, _ := z.TagName()
-		tag := string(name)
 		switch tt {
 		case html.StartTagToken, html.SelfClosingTagToken:
-			switch {
-			case skipTag(tag):
-				if tt == html.StartTagToken {
-					skip++
-				}
-			case tag == "title":
-				inTitle = true
-			case skip > 0:
-			case tag == "pre":
-				if inPre == 0 {
-					pre.Reset()
-				}
-				inPre++
-			case tag == "br":
-				if inPre > 0 {
-					pre.WriteByte('\n')
-				} else {
-					w.write("\n")
-				}
-			case tag == "tr":
-				w.breakWith("\n")
-				cells = 0
-			case tag == "td" || tag == "th":
-				if cells > 0 {
-					w.inline(" | ")
-				}
-				cells++
-			case tag == "li" || tag == "dt" || tag == "dd":
-				w.breakWith("\n")
-			case blockTag(tag):
-				w.breakWith("\n\n")
-			}
+			h.start(string(name), tt == html.StartTagToken)
 		case html.EndTagToken:
-			switch {
-			case skipTag(tag):
-				if skip > 0 {
-					skip--
-				}
-			case tag == "title":
-				inTitle = false
-			case tag == "pre" && inPre > 0:
-				if inPre--; inPre == 0 {
-					w.code("", strings.TrimRight(strings.TrimPrefix(pre.String(), "\n"), " \t\r\n"))
-				}
-			case tag == "tr" || tag == "li" || tag == "dt" || tag == "dd":
-				w.breakWith("\n")
-			case blockTag(tag):
-				w.breakWith("\n\n")
-			}
+			h.end(string(name))
 		case html.TextToken:
-			switch {
-			case inTitle:
-				titleText.WriteString(spaces.ReplaceAllString(string(z.Text()), " "))
-			case skip > 0:
-			case inPre > 0:
-				pre.Write(z.Text())
-			default:
-				t := spaces.ReplaceAllString(string(z.Text()), " ")
-				if t != " " || !w.atBreak() {
-					w.write(t)
-				}
-			}
+			h.text(z.Text())
+		}
+	}
+}
+
+// htmlState is HTMLText's walk through the tokens.
+type htmlState struct {
+	w           *plainWriter
+	title, pre  strings.Builder
+	skip, inPre int
+	inTitle     bool
+	cells       int // cells so far in the current table row
+}
+
+func (h *htmlState) start(tag string, opens bool) {
+	w := h.w
+	switch {
+	case skipTag(tag):
+		if opens {
+			h.skip++
+		}
+	case tag == "title":
+		h.inTitle = true
+	case h.skip > 0:
+	case tag == "pre":
+		if h.inPre == 0 {
+			h.pre.Reset()
+		}
+		h.inPre++
+	case tag == "br":
+		if h.inPre > 0 {
+			h.pre.WriteByte('\n')
+		} else {
+			w.write("\n")
+		}
+	case tag == "tr":
+		w.breakWith("\n")
+		h.cells = 0
+	case tag == "td" || tag == "th":
+		if h.cells > 0 {
+			w.inline(" | ")
+		}
+		h.cells++
+	case tag == "li" || tag == "dt" || tag == "dd":
+		w.breakWith("\n")
+	case blockTag(tag):
+		w.breakWith("\n\n")
+	}
+}
+
+func (h *htmlState) end(tag string) {
+	switch {
+	case skipTag(tag):
+		if h.skip > 0 {
+			h.skip--
+		}
+	case tag == "title":
+		h.inTitle = false
+	case tag == "pre" && h.inPre > 0:
+		if h.inPre--; h.inPre == 0 {
+			h.w.code("", strings.TrimRight(strings.TrimPrefix(h.pre.String(), "\n"), " \t\r\n"))
+		}
+	case tag == "tr" || tag == "li" || tag == "dt" || tag == "dd":
+		h.w.breakWith("\n")
+	case blockTag(tag):
+		h.w.breakWith("\n\n")
+	}
+}
+
+func (h *htmlState) text(b []byte) {
+	switch {
+	case h.inTitle:
+		h.title.WriteString(spaces.ReplaceAllString(string(b), " "))
+	case h.skip > 0:
+	case h.inPre > 0:
+		h.pre.Write(b)
+	default:
+		t := spaces.ReplaceAllString(string(b), " ")
+		if t != " " || !h.w.atBreak() {
+			h.w.write(t)
 		}
 	}
 }
