@@ -82,7 +82,17 @@ type waiter struct {
 // after MaxWait or ctx.Err() when ctx ends first (or ErrNoEngine when the
 // last engine went away). The wait is reported either way.
 func (p *Pool) Acquire(ctx context.Context, model string) (*Lease, time.Duration, error) {
+	return p.AcquireKey(ctx, model, 0)
+}
+
+// AcquireKey is Acquire for a request of a conversation: key (not 0)
+// names its prefix (the system prompt and first turn, say), and routing
+// prefers the engine the key last went to, whose Ollama still holds that
+// prefix in its prompt cache, when it is free and not much slower than the
+// best choice (see route).
+func (p *Pool) AcquireKey(ctx context.Context, model string, key uint64) (*Lease, time.Duration, error) {
 	r := p.newRequest(model)
+	r.key = key
 	p.mu.Lock()
 	if p.draining {
 		p.mu.Unlock()
@@ -127,6 +137,7 @@ func (p *Pool) tryLocked(r *request) (l *Lease, err error, done bool) {
 		return nil, nil, false
 	}
 	var d decision
+	r.affine = p.affinity.get(r.key)
 	d, p.scratch = route(p.engines, r, p.rnd(), p.scratch)
 	switch {
 	case d.engine != nil:
@@ -149,6 +160,7 @@ func (p *Pool) tryLocked(r *request) (l *Lease, err error, done bool) {
 func (p *Pool) takeLocked(e *Engine, r request, load bool) *Lease {
 	e.inFlight++
 	p.inFlight++
+	p.affinity.put(r.key, e)
 	if load {
 		e.model(r.model).loaded = true // it will be: later requests share this load
 		p.m.modelLoad(e)

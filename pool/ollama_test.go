@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -190,4 +191,53 @@ func TestRealEngineNotListening(t *testing.T) {
 	require.Equal(t, "down", d.State)
 	require.Contains(t, d.Reason, "connection refused")
 	require.Equal(t, "ready", engineByName(p, a.Addr).State)
+}
+
+// TestRealEnginesConversationAffinity: over two real engines, each turn of
+// a conversation goes back to the engine that served its first turn (its
+// Ollama holds the prompt in cache), and the prompt evaluation it saves is
+// logged: a long system prompt evaluated from the cache against anew.
+func TestRealEnginesConversationAffinity(t *testing.T) {
+	a := testenv.StartEngine(t, "", "OLLAMA_NUM_PARALLEL=1")
+	b := testenv.StartEngine(t, "", "OLLAMA_NUM_PARALLEL=1")
+	p := realPool(t, Options{Parallel: 1}, a, b)
+	runPool(t, p)
+	require.Eventually(t, func() bool { return p.Stats().Ready == 2 }, 10*time.Second, 20*time.Millisecond)
+	words := strings.Fields("alpha beta gamma delta omega river stone light cloud field")
+	turn := func(conv, n int, keyed bool) (string, time.Duration) {
+		var sys strings.Builder
+		for i := range 200 {
+			sys.WriteString(words[(i*7+conv*3)%len(words)] + " ")
+		}
+		req := tinyChat(false, 4)
+		req.Messages = []api.Message{{Role: "system", Content: fmt.Sprintf("conversation %d: %s", conv, sys.String())}}
+		for i := range n {
+			req.Messages = append(req.Messages, api.Message{Role: "user", Content: fmt.Sprintf("turn %d", i)})
+		}
+		key := uint64(0)
+		if keyed {
+			key = ChatKey(req)
+		}
+		l, _, err := p.AcquireKey(context.Background(), testenv.ChatModel, key)
+		require.NoError(t, err)
+		defer l.Release()
+		engine := l.EngineName()
+		var eval time.Duration
+		require.NoError(t, p.Chat(WithLease(context.Background(), l), req, func(r *api.ChatResponse) error {
+			eval += r.PromptEvalDuration
+			return nil
+		}))
+		return engine, eval
+	}
+	var first, later []time.Duration
+	for conv := range 4 {
+		e1, d1 := turn(conv, 1, true)
+		first = append(first, d1)
+		for n := 2; n <= 3; n++ {
+			e, d := turn(conv, n, true)
+			require.Equal(t, e1, e, "conversation %d turn %d went back to its engine", conv, n)
+			later = append(later, d)
+		}
+	}
+	t.Logf("prompt evaluation, ~1,200-token system prompt: first turn %v, later turns (prompt cache) %v", first, later)
 }

@@ -90,6 +90,7 @@ type Pool struct {
 	mu        sync.Mutex
 	engines   []*Engine   // every engine, in the order they joined
 	scratch   []candidate // route's buffer
+	affinity  affinity    // conversation key → the engine it last went to
 	byURL     map[string]*Engine
 	found     map[int][]Target // discoverer index → its last set
 	waiters   list.List        // *waiter, FIFO

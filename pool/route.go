@@ -12,6 +12,8 @@ type request struct {
 	ahead   int        // requests waiting ahead of this one
 	defSvc  float64    // service time (s) assumed where an engine has no measure for the model
 	defLoad float64    // model load time (s) assumed where an engine has no measure
+	key     uint64     // the conversation's prefix, 0: none
+	affine  *Engine    // the engine key last went to, nil: none
 }
 
 func (r *request) excluded(e *Engine) bool { return e == r.tried[0] || e == r.tried[1] }
@@ -62,7 +64,34 @@ func route(engines []*Engine, r *request, rnd uint64, buf []candidate) (decision
 	if !ok {
 		return d, cs
 	}
+	if e := affine(cs, r, class, minCost); e != nil {
+		return decision{engine: e, load: class == coldClass}, cs
+	}
 	return decision{engine: powerOfTwo(cs, class, minCost, rnd), load: class == coldClass}, cs
+}
+
+// affinityTolerance: the engine a conversation last went to is chosen
+// while its expected completion is within this factor of the best: a hit
+// in its prompt cache saves the prompt's evaluation (measured on the tiny
+// model: 706 ms for a 1,220-token prefix against 15 ms from the cache).
+const affinityTolerance = 2
+
+// affine is r's engine of the last turn when it is a free candidate of
+// class within affinityTolerance of minCost.
+func affine(cs []candidate, r *request, class int, minCost float64) *Engine {
+	if r.affine == nil {
+		return nil
+	}
+	for i := range cs {
+		c := &cs[i]
+		if c.e == r.affine {
+			if c.has && c.e.free() && c.loaded == (class == loadedClass) && c.cost <= minCost*affinityTolerance {
+				return c.e
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // candidates appends to cs the engines r may go to (rule 1), with what
@@ -177,4 +206,40 @@ func powerOfTwo(cs []candidate, class int, minCost float64, rnd uint64) *Engine 
 		return eb
 	}
 	return ea
+}
+
+// affinityCap bounds the conversations remembered; the oldest go first.
+const affinityCap = 8192
+
+// affinity remembers, per conversation key, the engine it last went to;
+// guarded by the pool's mutex.
+type affinity struct {
+	m    map[uint64]*Engine
+	ring []uint64 // keys in the order they were first put
+	next int
+}
+
+func (a *affinity) get(key uint64) *Engine {
+	if key == 0 {
+		return nil
+	}
+	return a.m[key]
+}
+
+func (a *affinity) put(key uint64, e *Engine) {
+	if key == 0 {
+		return
+	}
+	if a.m == nil {
+		a.m = make(map[uint64]*Engine, affinityCap)
+		a.ring = make([]uint64, affinityCap)
+	}
+	if _, ok := a.m[key]; !ok {
+		if old := a.ring[a.next]; old != 0 {
+			delete(a.m, old)
+		}
+		a.ring[a.next] = key
+		a.next = (a.next + 1) % affinityCap
+	}
+	a.m[key] = e
 }

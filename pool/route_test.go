@@ -2,9 +2,11 @@ package pool
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ollama/ollama/api"
 	"github.com/stretchr/testify/require"
 )
 
@@ -183,4 +185,65 @@ func BenchmarkRoute(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestRouteAffinity: the engine a conversation last went to is chosen when
+// it is free and within the tolerance of the best, whatever the dice; not
+// when it is full, much slower, or would have to load the model.
+func TestRouteAffinity(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		last   *Engine
+		others []*Engine
+		want   string
+	}{
+		{"free and as good", eng("last", StateReady, 4, 1, m, m, 1), []*Engine{eng("idle", StateReady, 4, 0, m, m, 1)}, "last"},
+		{"full", eng("last", StateReady, 1, 1, m, m, 1), []*Engine{eng("idle", StateReady, 4, 0, m, m, 1)}, "idle"},
+		{"far slower", eng("last", StateReady, 4, 3, m, m, 1), []*Engine{eng("idle", StateReady, 4, 0, m, m, 1)}, "idle"},
+		{"would load", eng("last", StateReady, 4, 0, m, nil, 1), []*Engine{eng("idle", StateReady, 4, 0, m, m, 1)}, "idle"},
+		{"gone", eng("last", StateDown, 4, 0, m, m, 1), []*Engine{eng("idle", StateReady, 4, 0, m, m, 1)}, "idle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			es := append([]*Engine{tc.last}, tc.others...)
+			for _, rnd := range []uint64{0, 1, 1<<32 | 1, 0xdeadbeefcafe} {
+				r := &request{model: "m:latest", defSvc: 1, defLoad: 5, key: 7, affine: tc.last}
+				d, _ := route(es, r, rnd, nil)
+				require.Equal(t, tc.want, d.engine.name, "rnd %#x", rnd)
+			}
+		})
+	}
+}
+
+func TestAffinityIsBounded(t *testing.T) {
+	var a affinity
+	e := eng("e", StateReady, 1, 0, m, m, 1)
+	for k := uint64(1); k <= affinityCap+10; k++ {
+		a.put(k, e)
+	}
+	require.Len(t, a.m, affinityCap)
+	require.Nil(t, a.get(1), "the oldest went first")
+	require.Equal(t, e, a.get(affinityCap+10))
+	a.put(0, e)
+	require.Nil(t, a.get(0), "0 is no key")
+}
+
+func TestChatKey(t *testing.T) {
+	conv := func(turns ...string) *api.ChatRequest {
+		r := &api.ChatRequest{Model: "m", Messages: []api.Message{{Role: "system", Content: "You are terse."}}}
+		for _, t := range turns {
+			r.Messages = append(r.Messages, api.Message{Role: "user", Content: t})
+		}
+		return r
+	}
+	k := ChatKey(conv("hello"))
+	require.NotZero(t, k)
+	require.Equal(t, k, ChatKey(conv("hello", "and then?")), "later turns share the key")
+	require.NotEqual(t, k, ChatKey(conv("another conversation")))
+	require.Zero(t, ChatKey(&api.ChatRequest{Model: "m", Messages: []api.Message{{Role: "user", Content: "one shot"}}}))
+	other := conv("hello")
+	other.Model = "x"
+	require.NotEqual(t, k, ChatKey(other), "per model")
+	require.Zero(t, GenerateKey(&api.GenerateRequest{Model: "m", Prompt: "short"}))
+	long := strings.Repeat("x", 5000)
+	require.Equal(t, GenerateKey(&api.GenerateRequest{Model: "m", Prompt: long + "a"}), GenerateKey(&api.GenerateRequest{Model: "m", Prompt: long + "b"}))
 }
