@@ -401,3 +401,30 @@ func FuzzProgressMerge(f *testing.F) {
 		}
 	})
 }
+
+// TestModelManagementSharedModels: two engines over one models directory,
+// as Compose replicas of one Ollama service share its volume: a pull and a
+// create run on one engine, then on the other (which finds the blobs
+// there), and a delete on the first leaves the second nothing to do.
+func TestModelManagementSharedModels(t *testing.T) {
+	dir := t.TempDir()
+	a := testenv.StartEngine(t, "", "OLLAMA_MODELS="+dir)
+	b := testenv.StartEngine(t, "", "OLLAMA_MODELS="+dir)
+	base := poolServer(t, []string{a.URL, b.URL})
+	client := ollamaClient(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pulled := fakeRegistry(t) + "/library/" + testenv.ChatModel + ":latest"
+	require.NoError(t, client.Pull(ctx, &api.PullRequest{Model: "http://" + pulled, Insecure: true}, func(api.ProgressResponse) error { return nil }))
+	require.NoError(t, client.Create(ctx, &api.CreateRequest{Model: "shared-tiny", From: pulled}, func(api.ProgressResponse) error { return nil }))
+	for _, e := range []*testenv.Engine{a, b} {
+		require.Subset(t, engineModels(t, e), []string{pulled, "shared-tiny:latest"}, "on %s", e.URL)
+	}
+	stream := false
+	require.NoError(t, client.Generate(ctx, &api.GenerateRequest{Model: "shared-tiny", Prompt: "hi", Stream: &stream}, func(api.GenerateResponse) error { return nil }))
+	require.NoError(t, client.Delete(ctx, &api.DeleteRequest{Model: "shared-tiny"}))
+	require.NoError(t, client.Delete(ctx, &api.DeleteRequest{Model: pulled}))
+	for _, e := range []*testenv.Engine{a, b} {
+		require.NotContains(t, engineModels(t, e), "shared-tiny:latest")
+	}
+}
