@@ -133,6 +133,7 @@ func (s *Server) progressOp(c *fiber.Ctx, path string, one bool) error {
 	note := &accessNote{model: name}
 	s.noteFor(c, note)
 	ctx, cancel := s.manageCtx()
+	stop := watchConn(c.Context().Conn(), cancel) // until the stream writer owns the call
 	events := s.streamOp(ctx, engines, path, body)
 	merge := newProgressMerge(engines)
 	errs := make([]error, len(engines))
@@ -152,7 +153,6 @@ func (s *Server) progressOp(c *fiber.Ctx, path string, one bool) error {
 		}
 	}
 	if !stream || !started {
-		stop := watchConn(c.Context().Conn(), cancel)
 		for ev := range events {
 			if ev.end {
 				errs[ev.i] = ev.err
@@ -168,6 +168,7 @@ func (s *Server) progressOp(c *fiber.Ctx, path string, one bool) error {
 		}
 		return c.JSON(api.ProgressResponse{Status: "success"})
 	}
+	stop() // from here a failed write tells the client left
 	c.Set(fiber.HeaderContentType, "application/x-ndjson")
 	c.Set("X-Accel-Buffering", "no")
 	s.noteStream(c, note)
