@@ -46,6 +46,9 @@ type Server struct {
 	KeepAlive    time.Duration `yaml:"keep_alive" help:"interval of keep-alive comments on idle SSE streams"`
 	LogLevel     string        `yaml:"log_level" help:"debug, info, warn or error"`
 	LogFormat    string        `yaml:"log_format" help:"text or json"`
+	AccessLog    bool          `yaml:"access_log" help:"one log line per request (method, route, status, duration, model, engine, request id, bytes); never a key or a prompt"`
+	Linger       time.Duration `yaml:"linger" help:"after a 413, how long the rest of the oversized body is read and discarded before closing, so that clients that write first still read the answer (0: close at once)"`
+	MaxN         int           `yaml:"max_n" help:"most choices (OpenAI n) one chat request may ask for; each takes its own inference slot"`
 }
 
 // Auth holds the API keys. Keys never appear in logs or metrics.
@@ -58,7 +61,7 @@ type Auth struct {
 
 // Ollama is the pool of engines (Ollama servers) requests are routed to.
 type Ollama struct {
-	URL              string        `yaml:"url" help:"engine base URLs, comma-separated; one may end #parallel=N (its own slots)"`
+	URL              string        `yaml:"url" help:"engine base URLs, comma-separated; one may end #parallel=N (its own slots). Empty: $OLLAMA_HOST (any form Ollama takes), else http://127.0.0.1:11434, unless ollama.discover is set"`
 	Discover         []string      `yaml:"discover" help:"more engines: dns:HOST:PORT (every A/AAAA record) or docker:LABEL=VALUE (running containers), comma-separated"`
 	DiscoverInterval time.Duration `yaml:"discover_interval" help:"how often dns: discovery resolves again"`
 	ConnectTimeout   time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
@@ -105,9 +108,11 @@ func Default() Config {
 			KeepAlive:    15 * time.Second,
 			LogLevel:     "info",
 			LogFormat:    "text",
+			AccessLog:    true,
+			Linger:       5 * time.Second,
+			MaxN:         4,
 		},
 		Ollama: Ollama{
-			URL:              "http://127.0.0.1:11434",
 			DiscoverInterval: 5 * time.Second,
 			ConnectTimeout:   5 * time.Second,
 			HeaderTimeout:    5 * time.Minute,
@@ -153,6 +158,9 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	if err := applyEnv(&cfg, lookup); err != nil {
+		return cfg, err
+	}
+	if err := cfg.defaultEngine(lookup); err != nil {
 		return cfg, err
 	}
 	if cfg.Auth.APIKeysFile != "" {
@@ -205,6 +213,12 @@ func (c Config) Validate() error {
 	if c.Server.DrainTimeout < 0 {
 		bad("server.drain_timeout", "must not be negative")
 	}
+	if c.Server.Linger < 0 {
+		bad("server.linger", "must not be negative")
+	}
+	if c.Server.MaxN < 1 || c.Server.MaxN > 128 {
+		bad("server.max_n", "%d is not between 1 and 128", c.Server.MaxN)
+	}
 	switch c.Server.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -215,17 +229,13 @@ func (c Config) Validate() error {
 	default:
 		bad("server.log_format", "%q is not text or json", c.Server.LogFormat)
 	}
-	targets, err := pool.ParseTargets(c.Ollama.URL)
-	if err != nil {
+	if _, err := pool.ParseTargets(c.engineURLs()); err != nil {
 		bad("ollama.url", "%v", err)
 	}
 	for _, d := range c.Ollama.Discover {
 		if _, _, _, _, err := pool.ParseDiscover(d); err != nil {
 			bad("ollama.discover", "%v", err)
 		}
-	}
-	if err == nil && len(targets) == 0 && len(c.Ollama.Discover) == 0 {
-		bad("ollama.url", "no engine: set one or more URLs, or ollama.discover")
 	}
 	if c.Ollama.DiscoverInterval < 100*time.Millisecond {
 		bad("ollama.discover_interval", "must be at least 100ms")
@@ -300,7 +310,7 @@ func (c Config) resolve(name string) string {
 // bounds and the models every engine must have. Docker discovery needs a
 // client, so the caller adds it (DockerDiscover lists its labels).
 func (c Config) PoolOptions() (pool.Options, error) {
-	targets, err := pool.ParseTargets(c.Ollama.URL)
+	targets, err := pool.ParseTargets(c.engineURLs())
 	if err != nil {
 		return pool.Options{}, fmt.Errorf("ollama.url: %w", err)
 	}

@@ -46,7 +46,6 @@ func TestEngineURLs(t *testing.T) {
 		{"http://a:1#parallel=0", "", "parallel"},
 		{"ftp://a:1", "", "not an http(s) base URL"},
 		{"http://a:1/api", "", "no path"},
-		{"", "", "no engine"},
 		{"", "dns:", "dns:HOST:PORT"},
 		{"", "docker:nolabel", "LABEL=VALUE"},
 		{"", "consul:x", "unknown discovery"},
@@ -57,6 +56,72 @@ func TestEngineURLs(t *testing.T) {
 	cfg, err = Load("", env(map[string]string{"AURAX_OLLAMA_URL": "", "AURAX_OLLAMA_DISCOVER": "docker:io.aurax.role=engine"}))
 	require.NoError(t, err, "discovery alone is enough")
 	require.Equal(t, []string{"io.aurax.role=engine"}, cfg.DockerDiscover())
+}
+
+// TestOllamaHost: an empty ollama.url takes OLLAMA_HOST in every form
+// Ollama accepts, else Ollama's default; an explicit ollama.url wins, and
+// discovery alone adds no static engine.
+func TestOllamaHost(t *testing.T) {
+	for _, tc := range []struct{ host, want string }{
+		{"", "http://127.0.0.1:11434"},
+		{"gpu0", "http://gpu0:11434"},
+		{"gpu0:8080", "http://gpu0:8080"},
+		{":8080", "http://127.0.0.1:8080"},
+		{"0.0.0.0", "http://127.0.0.1:11434"},
+		{"0.0.0.0:11500", "http://127.0.0.1:11500"},
+		{"[::1]", "http://[::1]:11434"},
+		{"[::]:9000", "http://[::1]:9000"},
+		{"http://gpu0:11434", "http://gpu0:11434"},
+		{"http://gpu0", "http://gpu0:80"},
+		{"https://gpu0", "https://gpu0:443"},
+		{"https://gpu0:8443/", "https://gpu0:8443"},
+		{"'gpu0:1234'", "http://gpu0:1234"},
+		{" \"gpu0\" ", "http://gpu0:11434"},
+		{"gpu0:notaport", "http://gpu0:11434"},
+		{"ollama.com", "https://ollama.com:443"},
+	} {
+		cfg, err := Load("", env(map[string]string{"OLLAMA_HOST": tc.host}))
+		require.NoError(t, err, "OLLAMA_HOST=%q", tc.host)
+		require.Equal(t, tc.want, cfg.Ollama.URL, "OLLAMA_HOST=%q", tc.host)
+		po, err := cfg.PoolOptions()
+		require.NoError(t, err)
+		require.Len(t, po.Targets, 1)
+		require.Equal(t, tc.want, po.Targets[0].URL)
+	}
+	for _, bad := range []string{"ftp://gpu0", "http://gpu0:1/v1"} {
+		_, err := Load("", env(map[string]string{"OLLAMA_HOST": bad}))
+		require.ErrorContains(t, err, "OLLAMA_HOST", bad)
+	}
+
+	cfg, err := Load("", env(map[string]string{"OLLAMA_HOST": "gpu9:1", "AURAX_OLLAMA_URL": "http://gpu0:11434"}))
+	require.NoError(t, err)
+	require.Equal(t, "http://gpu0:11434", cfg.Ollama.URL, "an explicit ollama.url wins over OLLAMA_HOST")
+
+	cfg, err = Load("", env(map[string]string{"OLLAMA_HOST": "gpu9:1", "AURAX_OLLAMA_DISCOVER": "dns:ollama:11434"}))
+	require.NoError(t, err)
+	require.Empty(t, cfg.Ollama.URL, "discovery alone: no static engine")
+	po, err := cfg.PoolOptions()
+	require.NoError(t, err)
+	require.Empty(t, po.Targets)
+
+	def := Default()
+	require.Empty(t, def.Ollama.URL, "empty means the default")
+	po, err = def.PoolOptions()
+	require.NoError(t, err)
+	require.Equal(t, DefaultOllamaURL, po.Targets[0].URL, "a Config not loaded still has the default engine")
+}
+
+func FuzzOllamaHostURL(f *testing.F) {
+	for _, s := range []string{"", "gpu0", ":1", "[::1]:2", "http://a", "https://b:3/", "ollama.com", "x://y", "a/b", "[", "::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		u, err := OllamaHostURL(v)
+		if err != nil {
+			return
+		}
+		require.True(t, strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://"), u)
+	})
 }
 
 func TestFileThenEnv(t *testing.T) {

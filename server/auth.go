@@ -95,3 +95,14 @@ func (a *auth) adminOnly(c *fiber.Ctx) error {
 	}
 	return unauthorized(c)
 }
+
+// adminWrite guards the routes that change state (RAG writes, model
+// management): open when no key of any kind is configured (a local install
+// without auth must be able to ingest and pull), the admin key only
+// otherwise (403 when auth is on but no admin key is set).
+func (a *auth) adminWrite(c *fiber.Ctx) error {
+	if len(a.apiKeys) == 0 && len(a.adminKeys) == 0 && len(a.metricsKeys) == 0 {
+		return c.Next()
+	}
+	return a.adminOnly(c)
+}

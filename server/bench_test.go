@@ -1,16 +1,21 @@
 package server
 
 import (
+	"io"
+	"log/slog"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // benchHandler measures AURAX's own work for one request (routing,
 // middleware, metrics, admission, decode, encode) over the in-memory backend,
 // calling the fasthttp handler directly: no network, no upstream.
-func benchHandler(b *testing.B, path, body string) {
-	s, _ := newTestServer(b, &stubBackend{}, testConfig())
+func benchHandler(b *testing.B, path, body string, mods ...func(*Options)) {
+	s, _ := newTestServer(b, &stubBackend{}, testConfig(), mods...)
 	h := s.App().Handler()
 	var ctx fasthttp.RequestCtx
 	b.ReportAllocs()
@@ -33,6 +38,41 @@ func BenchmarkOpenAIChat(b *testing.B) { benchHandler(b, "/v1/chat/completions",
 
 func BenchmarkOllamaChat(b *testing.B) { benchHandler(b, "/api/chat", chatBody) }
 
+// BenchmarkOpenAIChatAccessLog is BenchmarkOpenAIChat with the access log
+// written (a text handler into io.Discard): the cost of its line.
+func BenchmarkOpenAIChatAccessLog(b *testing.B) {
+	benchHandler(b, "/v1/chat/completions", chatBody, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+}
+
 func BenchmarkOpenAIEmbeddings(b *testing.B) {
 	benchHandler(b, "/v1/embeddings", `{"model":"fake","input":["a","b"]}`)
 }
+
+// benchServed measures one request through the server's whole read path
+// (the connection, header and body reading, readBody, the access log)
+// over an in-memory listener and one keep-alive client connection.
+func benchServed(b *testing.B, path, body string) {
+	s, _ := newTestServer(b, &stubBackend{}, testConfig())
+	ln := fasthttputil.NewInmemoryListener()
+	done := make(chan error, 1)
+	go func() { done <- s.App().Listener(lingerListener{Listener: ln, linger: time.Second}) }()
+	b.Cleanup(func() { _ = s.App().Shutdown(); <-done })
+	hc := &fasthttp.HostClient{Addr: "aurax.test", MaxConns: 1, Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req.Reset()
+		req.SetRequestURI("http://aurax.test" + path)
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+		if err := hc.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("status %d, err %v: %s", resp.StatusCode(), err, resp.Body())
+		}
+	}
+}
+
+func BenchmarkOpenAIChatServed(b *testing.B) { benchServed(b, "/v1/chat/completions", chatBody) }

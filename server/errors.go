@@ -164,6 +164,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 			Error openAIError `json:"error"`
 		}{he.openAI()})
 	}
+	if s.access != nil && c.Locals(accessMark{}) == nil {
+		// fasthttp's own errors (a header too large, a read timeout) skip
+		// the middleware chain: log them here.
+		s.logAccess(c.Method(), routeOf(c), he.Status, time.Since(c.Context().Time()), "", "", requestID(c), int64(len(body)))
+	}
 	return c.Send(body)
 }
 

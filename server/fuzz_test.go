@@ -49,11 +49,14 @@ func FuzzOpenAIChat(f *testing.F) {
 		`{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"2"}],"stream":false}`,
 		`{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"integer"}}}}}],"stop":["a","b"],"temperature":0.5,"max_tokens":3,"response_format":{"type":"json_object"}}`,
 		`{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object"}}},"reasoning_effort":"none"}`,
+		`{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false}`,
+		`{"messages":[{"role":"user","content":"x"}],"tool_choice":"none","logprobs":true,"top_logprobs":3,"n":2,"user":"u","metadata":{"a":"b"},"store":true,"service_tier":"flex"}`,
+		`{"messages":[{"role":"user","content":"x"}],"n":3,"stream":true,"seed":4,"stream_options":{"include_usage":true}}`,
 		`[]`, `null`, `{"messages":{}}`)
 }
 
 func FuzzOpenAICompletions(f *testing.F) {
-	fuzzEndpoint(f, "/v1/completions", `{"model":"fake","prompt":"x"}`, `{"prompt":["a"],"max_tokens":2,"stop":"z"}`, `{"prompt":["a","b"]}`)
+	fuzzEndpoint(f, "/v1/completions", `{"model":"fake","prompt":"x"}`, `{"prompt":["a"],"max_tokens":2,"stop":"z"}`, `{"prompt":["a","b"]}`, `{"prompt":"a","logprobs":3}`)
 }
 
 func FuzzOpenAIEmbeddings(f *testing.F) {
@@ -71,4 +74,8 @@ func FuzzOllamaGenerate(f *testing.F) {
 
 func FuzzOllamaEmbed(f *testing.F) {
 	fuzzEndpoint(f, "/api/embed", `{"model":"fake","input":"x"}`, `{"model":"fake","input":["a","b"],"truncate":true}`)
+}
+
+func FuzzOllamaEmbeddings(f *testing.F) {
+	fuzzEndpoint(f, "/api/embeddings", `{"model":"fake","prompt":"x"}`, `{"model":"fake","prompt":""}`, `{"model":"fake"}`)
 }

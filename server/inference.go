@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -34,6 +35,8 @@ type call struct {
 	ttft        time.Duration
 	promptTok   int
 	completeTok int
+
+	note accessNote // its access log line's model, engine and bytes
 }
 
 // admit waits for an inference slot on an engine that has the model. The
@@ -41,9 +44,20 @@ type call struct {
 // waited too long, 503 draining or no engine, 499 the client left while
 // waiting).
 func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
+	k, err := s.admitFor(s.reqCtx, c.Context().Conn(), model, endpoint)
+	if k != nil {
+		s.noteFor(c, &k.note)
+	}
+	return k, err
+}
+
+// admitFor is admit for a call whose context is parent's (one choice of
+// several), watching conn.
+func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint string) (*call, error) {
 	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
-	k.ctx, k.cancel = context.WithTimeout(s.reqCtx, s.cfg.Ollama.RequestTimeout)
-	k.stopWatch = watchConn(c.Context().Conn(), k.cancel)
+	k.note.model = model
+	k.ctx, k.cancel = context.WithTimeout(parent, s.cfg.Ollama.RequestTimeout)
+	k.stopWatch = watchConn(conn, k.cancel)
 	s.metrics.Arrived(model)
 	lease, waited, err := s.pool.Acquire(k.ctx, s.models.Resolve(model, endpoint == "embedding"))
 	if err == nil || waited > 0 {
@@ -81,6 +95,9 @@ func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
 func (k *call) done(status int) {
 	k.once.Do(func() {
 		k.stopWatch()
+		if k.lease != nil {
+			k.note.engine = k.lease.EngineName() // before the release forgets it
+		}
 		k.release()
 		k.cancel()
 		d := time.Since(k.start)
@@ -100,7 +117,14 @@ func (k *call) done(status int) {
 				k.s.metrics.ObserveOverhead(over)
 			}
 		}
+		k.s.logStreamed(&k.note, status)
 	})
+}
+
+// flush sends what w holds, counting the body bytes for the access log.
+func (k *call) flush(w *bufio.Writer) error {
+	k.note.bytes += int64(w.Buffered())
+	return w.Flush()
 }
 
 // fail ends the call with err's status and returns the *Error for Fiber.
@@ -206,13 +230,14 @@ func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: pass the stream through unbuffered
 	keepAlive := k.s.cfg.Server.KeepAlive
+	k.s.noteStream(c, &k.note)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		status := fiber.StatusOK
 		defer func() {
 			drain(k, ch)
 			k.done(status)
 		}()
-		if st.chunk(w, head) != nil || w.Flush() != nil {
+		if st.chunk(w, head) != nil || k.flush(w) != nil {
 			status = statusClientClosed
 			return
 		}
@@ -229,7 +254,7 @@ func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer
 					if st.end != nil {
 						st.end(w)
 					}
-					if w.Flush() != nil {
+					if k.flush(w) != nil {
 						status = statusClientClosed
 					}
 					return
@@ -240,17 +265,17 @@ func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer
 					if status != statusClientClosed {
 						k.s.log.Warn("stream failed", "model", k.model, "err", it.err)
 						st.fail(w, he)
-						_ = w.Flush()
+						_ = k.flush(w)
 					}
 					return
 				}
-				if st.chunk(w, it.v) != nil || w.Flush() != nil {
+				if st.chunk(w, it.v) != nil || k.flush(w) != nil {
 					status = statusClientClosed
 					return
 				}
 			case <-tick:
 				st.keepAlive(w)
-				if w.Flush() != nil {
+				if k.flush(w) != nil {
 					status = statusClientClosed
 					return
 				}

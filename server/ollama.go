@@ -181,7 +181,8 @@ func checkEmbedInput(in any) error {
 	return badField("input", "must be a string or an array of strings")
 }
 
-// ollamaEmbeddings is Ollama's older single-prompt embedding endpoint.
+// ollamaEmbeddings is Ollama's older single-prompt embedding endpoint; an
+// empty prompt only loads the model (Ollama v0.17.4 EmbeddingsHandler).
 func (s *Server) ollamaEmbeddings(c *fiber.Ctx) error {
 	var req api.EmbeddingRequest
 	if err := decodeBody(c, &req); err != nil {
@@ -197,6 +198,11 @@ func (s *Server) ollamaEmbeddings(c *fiber.Ctx) error {
 	resp, err := k.embed(&api.EmbedRequest{Model: req.Model, Input: req.Prompt, Options: req.Options, KeepAlive: req.KeepAlive})
 	if err != nil {
 		return k.fail(err)
+	}
+	if req.Prompt == "" {
+		// As Ollama: an empty prompt loads the model and answers no vector.
+		k.done(fiber.StatusOK)
+		return c.JSON(api.EmbeddingResponse{Embedding: []float64{}})
 	}
 	if len(resp.Embeddings) != 1 {
 		return k.fail(errors.New("embed returned no vector"))

@@ -58,6 +58,20 @@ func (r *oaChatRequest) toOllama() (*api.ChatRequest, error) {
 			return nil, badField("tools", "not a list of function tools: %v", err)
 		}
 	}
+	tools, err := toolChoice(r.ToolChoice, r.Tools)
+	if err != nil {
+		return nil, err
+	}
+	if len(tools) != len(r.Tools) {
+		out.Tools = nil
+		if len(tools) > 0 {
+			raw, _ := json.Marshal(tools)
+			_ = json.Unmarshal(raw, &out.Tools) // a subset of what decoded above
+		}
+	}
+	if out.Logprobs, out.TopLogprobs, err = logprobsOptions(r.Logprobs, r.TopLogprobs); err != nil {
+		return nil, err
+	}
 	switch r.ReasoningEffort {
 	case "":
 	case "none":
@@ -102,9 +116,6 @@ func (m oaMessage) toOllama(i int) (api.Message, error) {
 // with maxTok (the request's limit, or the endpoint's default) as
 // num_predict.
 func (o oaSampling) options(maxTok *int) (map[string]any, error) {
-	if o.N != nil && *o.N != 1 {
-		return nil, badField("n", "only n=1 is supported")
-	}
 	temp, topP, stop, seed, freq, pres := o.Temperature, o.TopP, o.Stop, o.Seed, o.FrequencyPenalty, o.PresencePenalty
 	opts := map[string]any{}
 	if temp != nil {
@@ -156,6 +167,37 @@ func finishReason(doneReason string, toolCalls bool) *string {
 	return &r
 }
 
+// choices is n, the number of choices asked for: 1 unless set, at most max
+// (server.max_n).
+func (o oaSampling) choices(max int) (int, error) {
+	if o.N == nil {
+		return 1, nil
+	}
+	if *o.N < 1 || *o.N > max {
+		return 0, badField("n", "must be between 1 and %d (server.max_n)", max)
+	}
+	return *o.N, nil
+}
+
+// chatChoice is one non-streamed chat answer as choice i.
+func chatChoice(i int, resp *api.ChatResponse, oneCall bool) oaChoice {
+	content := resp.Message.Content
+	msg := &oaRespMessage{Role: "assistant", Content: &content, Refusal: jsonNull,
+		ReasoningContent: resp.Message.Thinking, Reasoning: resp.Message.Thinking}
+	calls := resp.Message.ToolCalls
+	if oneCall {
+		calls = oneToolCall(calls, 0)
+	}
+	if len(calls) > 0 {
+		msg.ToolCalls = toolCallsOut(calls, 0)
+	}
+	ch := oaChoice{Index: i, Message: msg, FinishReason: finishReason(resp.DoneReason, len(msg.ToolCalls) > 0)}
+	if lp := chatLogprobs(resp.Logprobs); lp != nil {
+		ch.Logprobs = lp
+	}
+	return ch
+}
+
 func toolCallsOut(calls []api.ToolCall, offset int) []oaToolCall {
 	out := make([]oaToolCall, 0, len(calls))
 	for i, tc := range calls {
@@ -182,6 +224,10 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	n, err := req.choices(s.cfg.Server.MaxN)
+	if err != nil {
+		return err
+	}
 	rg, err := s.augment(c, oreq)
 	if err != nil {
 		return err
@@ -189,6 +235,10 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	model := req.Model
 	if model == "" {
 		model = s.models.DefaultChat()
+	}
+	oneCall := req.ParallelToolCalls != nil && !*req.ParallelToolCalls
+	if n > 1 {
+		return s.openAIChatN(c, &req, oreq, rg, model, n)
 	}
 	k, err := s.admit(c, model, "chat")
 	if err != nil {
@@ -206,13 +256,8 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 			return k.fail(err)
 		}
 		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		content := resp.Message.Content
-		msg := &oaRespMessage{Role: "assistant", Content: &content, ReasoningContent: resp.Message.Thinking}
-		if len(resp.Message.ToolCalls) > 0 {
-			msg.ToolCalls = toolCallsOut(resp.Message.ToolCalls, 0)
-		}
 		out := oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-			Choices: []oaChoice{{Message: msg, FinishReason: finishReason(resp.DoneReason, len(msg.ToolCalls) > 0)}},
+			Choices: []oaChoice{chatChoice(0, &resp, oneCall)},
 			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}, Citations: rg.cites()}
 		k.done(fiber.StatusOK)
 		return c.JSON(out)
@@ -225,7 +270,7 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 		return k.fail(err)
 	}
 	sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
-		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, citations: rg.cites()}
+		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, oneCall: oneCall, citations: rg.cites()}
 	return commit(c, k, ch, head, streamer[api.ChatResponse]{
 		contentType: "text/event-stream",
 		chunk:       sse.chunk,
@@ -235,11 +280,14 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	})
 }
 
-// chatSSE turns Ollama chat chunks into OpenAI chat.completion.chunk events.
+// chatSSE turns Ollama chat chunks into OpenAI chat.completion.chunk events
+// of choice index.
 type chatSSE struct {
 	k         *call
 	base      oaCompletion
+	index     int
 	usage     bool
+	oneCall   bool // parallel_tool_calls: false
 	sentRole  bool
 	toolCalls int
 	citations []rag.Citation // sent on the first chunk, then nil
@@ -249,21 +297,30 @@ func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 	delta := &oaRespMessage{}
 	var cites []rag.Citation
 	if !e.sentRole {
-		delta.Role, e.sentRole = "assistant", true
+		delta.Role, delta.Refusal, e.sentRole = "assistant", jsonNull, true
 		cites, e.citations = e.citations, nil
 	}
 	if r.Message.Content != "" || delta.Role != "" {
 		content := r.Message.Content
 		delta.Content = &content
 	}
-	delta.ReasoningContent = r.Message.Thinking
-	if len(r.Message.ToolCalls) > 0 {
-		delta.ToolCalls = toolCallsOut(r.Message.ToolCalls, e.toolCalls)
-		e.toolCalls += len(r.Message.ToolCalls)
+	delta.ReasoningContent, delta.Reasoning = r.Message.Thinking, r.Message.Thinking
+	calls := r.Message.ToolCalls
+	if e.oneCall {
+		calls = oneToolCall(calls, e.toolCalls)
 	}
-	if delta.Role != "" || delta.Content != nil || delta.ReasoningContent != "" || delta.ToolCalls != nil {
+	if len(calls) > 0 {
+		delta.ToolCalls = toolCallsOut(calls, e.toolCalls)
+		e.toolCalls += len(calls)
+	}
+	lp := chatLogprobs(r.Logprobs)
+	if delta.Role != "" || delta.Content != nil || delta.ReasoningContent != "" || delta.ToolCalls != nil || lp != nil {
 		ev := e.base
-		ev.Choices = []oaChoice{{Delta: delta}}
+		ch := oaChoice{Index: e.index, Delta: delta}
+		if lp != nil {
+			ch.Logprobs = lp
+		}
+		ev.Choices = []oaChoice{ch}
 		ev.Citations = cites
 		if err := writeSSE(w, &ev); err != nil {
 			return err
@@ -274,7 +331,7 @@ func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 	}
 	e.k.promptTok, e.k.completeTok = r.PromptEvalCount, r.EvalCount
 	ev := e.base
-	ev.Choices = []oaChoice{{Delta: &oaRespMessage{}, FinishReason: finishReason(r.DoneReason, e.toolCalls > 0)}}
+	ev.Choices = []oaChoice{{Index: e.index, Delta: &oaRespMessage{}, FinishReason: finishReason(r.DoneReason, e.toolCalls > 0)}}
 	if err := writeSSE(w, &ev); err != nil {
 		return err
 	}
@@ -313,6 +370,7 @@ type oaCompletionRequest struct {
 	Suffix        string           `json:"suffix"`
 	Stream        bool             `json:"stream"`
 	StreamOptions *oaStreamOptions `json:"stream_options"`
+	Logprobs      *int             `json:"logprobs"` // legacy: the number of top tokens, 0 to 5
 	oaSampling
 }
 
@@ -337,12 +395,21 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if req.N != nil && *req.N != 1 {
+		return badField("n", "only n=1 is supported on /v1/completions (n > 1: /v1/chat/completions)")
+	}
 	model := req.Model
 	if model == "" {
 		model = s.models.DefaultChat()
 	}
 	stream := req.Stream
 	oreq := &api.GenerateRequest{Model: req.Model, Prompt: req.Prompt[0], Suffix: req.Suffix, Options: opts, Stream: &stream}
+	if lp := req.Logprobs; lp != nil {
+		if *lp < 0 || *lp > 5 {
+			return badField("logprobs", "must be between 0 and 5")
+		}
+		oreq.Logprobs, oreq.TopLogprobs = true, *lp
+	}
 	k, err := s.admit(c, model, "completion")
 	if err != nil {
 		return err
@@ -358,8 +425,12 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 		}
 		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
 		text := resp.Response
+		choice := oaChoice{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}
+		if lp := textLogprobs(resp.Logprobs, 0); lp != nil {
+			choice.Logprobs = lp
+		}
 		out := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-			Choices: []oaChoice{{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}},
+			Choices: []oaChoice{choice},
 			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
 		k.done(fiber.StatusOK)
 		return c.JSON(out)
@@ -373,12 +444,17 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 	}
 	base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
 	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	offset := 0
 	return commit(c, k, ch, head, streamer[api.GenerateResponse]{
 		contentType: "text/event-stream",
 		chunk: func(w *bufio.Writer, r api.GenerateResponse) error {
 			ev := base
 			text := r.Response
 			choice := oaChoice{Text: &text}
+			if lp := textLogprobs(r.Logprobs, offset); lp != nil {
+				choice.Logprobs = lp
+			}
+			offset += len(text)
 			if r.Done {
 				choice.FinishReason = finishReason(r.DoneReason, false)
 				k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount

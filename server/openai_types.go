@@ -24,7 +24,17 @@ type oaChatRequest struct {
 	MaxCompletionTokens *int              `json:"max_completion_tokens"`
 	ResponseFormat      *oaResponseFormat `json:"response_format"`
 	Tools               []json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage   `json:"tool_choice"`
+	ParallelToolCalls   *bool             `json:"parallel_tool_calls"`
 	ReasoningEffort     string            `json:"reasoning_effort"`
+	Logprobs            *bool             `json:"logprobs"`
+	TopLogprobs         *int              `json:"top_logprobs"`
+	// Accepted and ignored, whatever their value (README): an Ollama
+	// engine has no end users, stored completions or service tiers.
+	User        json.RawMessage `json:"user"`
+	Metadata    json.RawMessage `json:"metadata"`
+	Store       json.RawMessage `json:"store"`
+	ServiceTier json.RawMessage `json:"service_tier"`
 }
 
 // oaSampling is what OpenAI's chat and completion requests share: the
@@ -168,19 +178,28 @@ type oaUsage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
+// oaRespMessage is a response message or a stream delta. Thinking goes
+// out twice: as reasoning_content (DeepSeek's name, which Open WebUI and
+// LibreChat read first) and as reasoning (Ollama's own /v1 name, their
+// fallback, and OpenRouter's).
 type oaRespMessage struct {
-	Role             string       `json:"role,omitempty"`
-	Content          *string      `json:"content,omitempty"`
-	ReasoningContent string       `json:"reasoning_content,omitempty"`
-	ToolCalls        []oaToolCall `json:"tool_calls,omitempty"`
+	Role             string          `json:"role,omitempty"`
+	Content          *string         `json:"content,omitempty"`
+	Refusal          json.RawMessage `json:"refusal,omitempty"` // null on messages and first deltas: Ollama never refuses apart
+	ReasoningContent string          `json:"reasoning_content,omitempty"`
+	Reasoning        string          `json:"reasoning,omitempty"`
+	ToolCalls        []oaToolCall    `json:"tool_calls,omitempty"`
 }
+
+// jsonNull is the literal null, for fields that must be present as null.
+var jsonNull = json.RawMessage("null")
 
 type oaChoice struct {
 	Index        int            `json:"index"`
 	Message      *oaRespMessage `json:"message,omitempty"`
 	Delta        *oaRespMessage `json:"delta,omitempty"`
 	Text         *string        `json:"text,omitempty"`
-	Logprobs     *struct{}      `json:"logprobs"`
+	Logprobs     any            `json:"logprobs"` // *oaLogprobs (chat), *oaTextLogprobs (completions), or null
 	FinishReason *string        `json:"finish_reason"`
 }
 

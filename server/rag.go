@@ -101,28 +101,18 @@ func (s *Server) initRAG(r *RAG) {
 }
 
 // ragRoutes registers /v1/rag when retrieval is on. Reads need an API key
-// when keys are configured; writes need the admin key (ragWrite).
+// when keys are configured; writes need the admin key (adminWrite).
 func (s *Server) ragRoutes(v1 fiber.Router) {
 	if s.rag == nil {
 		return
 	}
-	w := s.auth.ragWrite
+	w := s.auth.adminWrite
 	v1.Get("/rag/collections", s.ragListCollections)
 	v1.Post("/rag/collections", w, s.ragCreateCollection)
 	v1.Delete("/rag/collections/:name", w, s.ragDeleteCollection)
 	v1.Post("/rag/collections/:name/documents", w, s.ragUpsertDocuments)
 	v1.Delete("/rag/collections/:name/documents/+", w, s.ragDeleteDocument)
 	v1.Post("/rag/search", s.ragSearch)
-}
-
-// ragWrite guards the RAG write routes: open when no key of any kind is
-// configured (a local install without auth must be able to ingest), the
-// admin key only otherwise (403 when auth is on but no admin key is set).
-func (a *auth) ragWrite(c *fiber.Ctx) error {
-	if len(a.apiKeys) == 0 && len(a.adminKeys) == 0 && len(a.metricsKeys) == 0 {
-		return c.Next()
-	}
-	return a.adminOnly(c)
 }
 
 // ragCtx bounds one RAG request; it ends early when the drain timeout cuts

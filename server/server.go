@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type Server struct {
 	models  *models.Service
 	metrics *metrics.Metrics
 	log     *slog.Logger
+	access  *slog.Logger // the access log; nil when server.access_log is off
 	version string
 	started time.Time
 
@@ -47,8 +49,9 @@ type Server struct {
 	health *Health
 	auth   *auth
 	scaler Scaler
-	rag    *ragService // nil: retrieval off
-	ui     *ui.Page    // the status page (ui.go)
+	rag    *ragService  // nil: retrieval off
+	ui     *ui.Page     // the status page (ui.go)
+	mgmt   *http.Client // model management calls to the engines
 
 	// reqCtx is the parent of every upstream call; it ends when the drain
 	// timeout runs out, cutting what is still running.
@@ -76,6 +79,10 @@ func New(opts Options) *Server {
 		auth:     newAuth(cfg.Auth),
 		scaler:   opts.Scaler,
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e9, 36),
+		mgmt:     newManageClient(cfg.Ollama.ConnectTimeout, cfg.Ollama.HeaderTimeout),
+	}
+	if cfg.Server.AccessLog {
+		s.access = opts.Logger.With("component", "access")
 	}
 	s.reqCtx, s.cancelReq = context.WithCancel(context.Background())
 	s.health = newHealth(opts.Pool, opts.Models, opts.Metrics, cfg.Ollama.HealthInterval, s.log)
@@ -93,6 +100,9 @@ func New(opts Options) *Server {
 		IdleTimeout:           cfg.Server.IdleTimeout,
 		DisableStartupMessage: true,
 		ReadBufferSize:        16 << 10,
+		// Bodies are read by readBody (the limit, the lingering 413), or
+		// streamed by the handler (uploads to /api/blobs).
+		StreamRequestBody: true,
 	})
 	s.routes()
 	return s
@@ -102,6 +112,9 @@ func (s *Server) routes() {
 	app := s.app
 	app.Use(recover.New())
 	app.Use(s.requestID)
+	if s.access != nil {
+		app.Use(s.accessLog)
+	}
 	app.Use(s.metrics.Middleware())
 	// Render errors here, inside the metrics middleware, so that it records
 	// the status the client got (it counts any non-fiber error as 500).
@@ -111,6 +124,7 @@ func (s *Server) routes() {
 		}
 		return nil
 	})
+	app.Use(s.readBody)
 
 	app.Get("/metrics", s.auth.metrics, s.metrics.Handler())
 	s.healthRoutes(app)
@@ -137,6 +151,7 @@ func (s *Server) routes() {
 	ol.Get("/ps", s.ollamaPS)
 	ol.Get("/version", s.ollamaVersion)
 	ol.Post("/show", s.ollamaShow)
+	s.manageRoutes(ol)
 }
 
 // App is the Fiber app, for tests (app.Test) and for mounting extra routes.
@@ -160,7 +175,7 @@ func (s *Server) Run(ctx context.Context, ln, healthLn net.Listener) error {
 	defer func() { stopHealth(); bg.Wait() }()
 
 	errc := make(chan error, 2)
-	go func() { errc <- s.app.Listener(ln) }()
+	go func() { errc <- s.app.Listener(lingerListener{Listener: ln, linger: s.cfg.Server.Linger}) }()
 	var hs *fiber.App
 	if healthLn != nil {
 		hs = fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: s.errorHandler})
