@@ -43,8 +43,12 @@ type call struct {
 // returned error is an *Error ready for the client (429 queue full or
 // waited too long, 503 draining or no engine, 499 the client left while
 // waiting).
-func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
-	k, err := s.admitFor(s.reqCtx, c.Context().Conn(), model, endpoint)
+//
+// key (0: none) names the conversation or prompt prefix the request
+// continues (pool.ChatKey, pool.GenerateKey), so that it goes back to the
+// engine that has that prefix in its cache while that engine has a slot.
+func (s *Server) admit(c *fiber.Ctx, model, endpoint string, key uint64) (*call, error) {
+	k, err := s.admitFor(s.reqCtx, c.Context().Conn(), model, endpoint, key)
 	if k != nil {
 		s.noteFor(c, &k.note)
 	}
@@ -53,13 +57,13 @@ func (s *Server) admit(c *fiber.Ctx, model, endpoint string) (*call, error) {
 
 // admitFor is admit for a call whose context is parent's (one choice of
 // several), watching conn.
-func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint string) (*call, error) {
+func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint string, key uint64) (*call, error) {
 	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
 	k.note.model = model
 	k.ctx, k.cancel = context.WithTimeout(parent, s.cfg.Ollama.RequestTimeout)
 	k.stopWatch = watchConn(conn, k.cancel)
 	s.metrics.Arrived(model)
-	lease, waited, err := s.pool.Acquire(k.ctx, s.models.Resolve(model, endpoint == "embedding"))
+	lease, waited, err := s.pool.AcquireKey(k.ctx, s.models.Resolve(model, endpoint == "embedding"), key)
 	if err == nil || waited > 0 {
 		s.metrics.ObserveQueueWait(waited)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -42,7 +43,7 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
-	k, err := s.admit(c, model, "chat")
+	k, err := s.admit(c, model, "chat", pool.ChatKey(&req))
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
 	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
-	k, err := s.admit(c, model, "generate")
+	k, err := s.admit(c, model, "generate", pool.GenerateKey(&req))
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func (s *Server) ollamaEmbed(c *fiber.Ctx) error {
 		return badField("model", "is required")
 	}
 	model := req.Model
-	k, err := s.admit(c, model, "embedding")
+	k, err := s.admit(c, model, "embedding", 0)
 	if err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func (s *Server) ollamaEmbeddings(c *fiber.Ctx) error {
 	if req.Model == "" {
 		return badField("model", "is required")
 	}
-	k, err := s.admit(c, req.Model, "embedding")
+	k, err := s.admit(c, req.Model, "embedding", 0)
 	if err != nil {
 		return err
 	}

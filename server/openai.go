@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -240,7 +241,7 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	if n > 1 {
 		return s.openAIChatN(c, &req, oreq, rg, model, n)
 	}
-	k, err := s.admit(c, model, "chat")
+	k, err := s.admit(c, model, "chat", pool.ChatKey(oreq))
 	if err != nil {
 		return err
 	}
@@ -410,7 +411,7 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 		}
 		oreq.Logprobs, oreq.TopLogprobs = true, *lp
 	}
-	k, err := s.admit(c, model, "completion")
+	k, err := s.admit(c, model, "completion", pool.GenerateKey(oreq))
 	if err != nil {
 		return err
 	}
@@ -525,7 +526,7 @@ func (s *Server) openAIEmbeddings(c *fiber.Ctx) error {
 	if model == "" {
 		model = s.models.DefaultEmbed()
 	}
-	k, err := s.admit(c, model, "embedding")
+	k, err := s.admit(c, model, "embedding", 0)
 	if err != nil {
 		return err
 	}

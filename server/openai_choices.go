@@ -70,7 +70,7 @@ func (s *Server) startFan(c *fiber.Ctx, req *api.ChatRequest, model string, n in
 
 // run is choice i from admission to its end.
 func (f *chatFan) run(i int, conn net.Conn, model string, req *api.ChatRequest) {
-	k, err := f.s.admitFor(f.ctx, conn, model, "chat")
+	k, err := f.s.admitFor(f.ctx, conn, model, "chat", 0)
 	if err != nil {
 		f.send(fanItem{i: i, done: true, err: err})
 		return
