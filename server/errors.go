@@ -12,6 +12,7 @@ import (
 
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
+	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -182,4 +183,29 @@ func fiberMessage(fe *fiber.Error) string {
 		return "method not allowed"
 	}
 	return fe.Message
+}
+
+// ragError maps rag errors to the HTTP edge: unknown collection 404,
+// dimension mismatch, invalid filter and invalid argument 400, store
+// unavailable 503; model and context errors as fromUpstream does.
+func ragError(err error) *Error {
+	var he *Error
+	if errors.As(err, &he) {
+		return he
+	}
+	msg := strings.TrimPrefix(err.Error(), rag.ErrInvalidArgument.Error()+": ")
+	switch {
+	case errors.Is(err, rag.ErrCollectionNotFound):
+		return &Error{Status: fiber.StatusNotFound, Code: "collection_not_found", Param: "collection", Message: msg, Err: err}
+	case errors.Is(err, rag.ErrDimensionMismatch):
+		return &Error{Status: fiber.StatusBadRequest, Code: "dimension_mismatch", Message: msg, Err: err}
+	case errors.Is(err, rag.ErrInvalidFilter):
+		return &Error{Status: fiber.StatusBadRequest, Code: "invalid_filter", Param: "filter", Message: msg, Err: err}
+	case errors.Is(err, rag.ErrInvalidArgument):
+		return &Error{Status: fiber.StatusBadRequest, Message: msg, Err: err}
+	case errors.Is(err, rag.ErrUnavailable):
+		return &Error{Status: fiber.StatusServiceUnavailable, Code: "vector_store_unavailable", RetryAfter: 5 * time.Second, Err: err,
+			Message: "the vector store is unavailable; retry later"}
+	}
+	return fromUpstream(err)
 }

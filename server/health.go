@@ -127,63 +127,76 @@ func (s *Server) healthRoutes(app fiber.Router) {
 	app.Get("/ping", s.ping)
 }
 
-func (s *Server) healthz(c *fiber.Ctx) error {
-	engines := s.pool.Engines()
-	st := s.pool.Stats()
-	r := s.health.ragSnapshot()
-	gpu := s.metrics.GPU()
-	present := s.pool.HasReady(s.models.Resolve(s.models.DefaultChat(), false), s.models.Resolve(s.models.DefaultEmbed(), true))
-	ready := 0
-	var version, firstErr string
-	var checked time.Time
-	var pulls []fiber.Map
+// engineSummary is what /health's ollama check and status read from the
+// engines: how many are ready, the first one's version, the first reason
+// one is not, the latest check, and every engine's model pulls.
+type engineSummary struct {
+	ready    int
+	version  string
+	firstErr string
+	checked  time.Time
+	pulls    []fiber.Map
+}
+
+func summarize(engines []pool.EngineStatus) engineSummary {
+	var sum engineSummary
 	for _, e := range engines {
 		if e.OK {
-			ready++
-			if version == "" {
-				version = e.Version
+			sum.ready++
+			if sum.version == "" {
+				sum.version = e.Version
 			}
-		} else if firstErr == "" && e.Reason != "" {
-			firstErr = e.Name + ": " + e.Reason
+		} else if sum.firstErr == "" && e.Reason != "" {
+			sum.firstErr = e.Name + ": " + e.Reason
 		}
-		if e.CheckedAt.After(checked) {
-			checked = e.CheckedAt
+		if e.CheckedAt.After(sum.checked) {
+			sum.checked = e.CheckedAt
 		}
 		for _, p := range e.Pulls {
-			pulls = append(pulls, fiber.Map{"engine": e.Name, "model": p.Model, "status": p.Status, "percent": p.Percent,
+			sum.pulls = append(sum.pulls, fiber.Map{"engine": e.Name, "model": p.Model, "status": p.Status, "percent": p.Percent,
 				"completed_bytes": p.Completed, "total_bytes": p.Total, "active": p.Active, "error": p.Error,
 				"started": p.Started, "finished": p.Finished, "next_try": p.NextTry})
 		}
 	}
-	status := "ok"
+	return sum
+}
+
+// healthStatus is /health's status: down when the default chat model is on
+// no ready engine or the replica drains; degraded when some engine, the
+// embedding model, RAG or queue room is missing.
+func (s *Server) healthStatus(present []bool, sum engineSummary, engines int, r ragProbe, st pool.Stats) string {
 	switch {
 	case !present[0] || s.draining.Load():
-		status = "down"
-	case ready < len(engines):
-		status = "degraded" // some engines down, cooling down, starting or draining
+		return "down"
+	case sum.ready < engines:
+		return "degraded" // some engines down, cooling down, starting or draining
 	case !present[1] && s.models.DefaultEmbed() != "":
-		status = "degraded"
+		return "degraded"
 	case r.Enabled && !r.OK:
-		status = "degraded"
+		return "degraded"
 	case st.Waiting > 0 && st.Waiting >= s.cfg.Queue.MaxWaiting:
-		status = "degraded"
+		return "degraded"
 	}
-	ollama := fiber.Map{"ok": ready > 0, "url": s.cfg.Ollama.URL, "version": version, "engines": len(engines), "ready": ready, "checked_at": checked}
-	if ready == 0 && firstErr != "" {
-		ollama["error"] = firstErr
-	}
-	gpuCheck := fiber.Map{"available": gpu.Available}
-	if gpu.Available {
-		gpuCheck["devices"] = gpu.Devices
-	} else {
-		gpuCheck["reason"] = gpu.Reason
+	return "ok"
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	engines := s.pool.Engines()
+	st := s.pool.Stats()
+	r := s.health.ragSnapshot()
+	present := s.pool.HasReady(s.models.Resolve(s.models.DefaultChat(), false), s.models.Resolve(s.models.DefaultEmbed(), true))
+	sum := summarize(engines)
+	status := s.healthStatus(present, sum, len(engines), r, st)
+	ollama := fiber.Map{"ok": sum.ready > 0, "url": s.cfg.Ollama.URL, "version": sum.version, "engines": len(engines), "ready": sum.ready, "checked_at": sum.checked}
+	if sum.ready == 0 && sum.firstErr != "" {
+		ollama["error"] = sum.firstErr
 	}
 	pull := fiber.Map{"enabled": s.cfg.Ollama.PullMissing}
 	if s.cfg.Ollama.PullMissing {
-		if pulls == nil {
-			pulls = []fiber.Map{}
+		if sum.pulls == nil {
+			sum.pulls = []fiber.Map{}
 		}
-		pull["models"] = pulls
+		pull["models"] = sum.pulls
 	}
 	code := fiber.StatusOK
 	if status == "down" {
@@ -203,12 +216,21 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 				"embedding":         s.models.DefaultEmbed(),
 				"embedding_present": present[1],
 			},
-			"gpu":   gpuCheck,
+			"gpu":   s.gpuCheck(),
 			"rag":   s.ragHealth(r),
 			"pull":  pull,
 			"queue": fiber.Map{"waiting": st.Waiting, "in_flight": st.InFlight, "slots": st.Slots, "max_waiting": s.cfg.Queue.MaxWaiting},
 		},
 	})
+}
+
+// gpuCheck is /health's gpu check: the devices, or why there are none.
+func (s *Server) gpuCheck() fiber.Map {
+	gpu := s.metrics.GPU()
+	if gpu.Available {
+		return fiber.Map{"available": true, "devices": gpu.Devices}
+	}
+	return fiber.Map{"available": false, "reason": gpu.Reason}
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
@@ -234,4 +256,42 @@ func (s *Server) ping(c *fiber.Ctx) error {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 	return c.SendStatus(fiber.StatusServiceUnavailable)
+}
+
+// ragProbe is the last vector-store check, taken with the Ollama probe.
+type ragProbe struct {
+	Enabled   bool
+	OK        bool
+	Error     string
+	LatencyMS float64
+}
+
+// ragPingTimeout bounds the store check inside a health probe.
+const ragPingTimeout = 2 * time.Second
+
+func (h *Health) probeRAG(ctx context.Context) ragProbe {
+	if h.ragPing == nil {
+		return ragProbe{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, ragPingTimeout)
+	defer cancel()
+	start := time.Now()
+	err := h.ragPing(ctx)
+	p := ragProbe{Enabled: true, OK: err == nil, LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		p.Error = err.Error()
+	}
+	return p
+}
+
+// ragHealth is the "rag" entry of /health's checks.
+func (s *Server) ragHealth(p ragProbe) fiber.Map {
+	if s.rag == nil {
+		return fiber.Map{"enabled": false}
+	}
+	m := fiber.Map{"enabled": true, "ok": p.OK, "store": s.rag.cfg.Store, "latency_ms": p.LatencyMS, "on_error": s.rag.cfg.OnError}
+	if p.Error != "" {
+		m["error"] = p.Error
+	}
+	return m
 }

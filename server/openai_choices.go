@@ -79,10 +79,9 @@ func (f *chatFan) run(i int, conn net.Conn, model string, req *api.ChatRequest) 
 	f.calls[i] = k
 	f.mu.Unlock()
 	t := time.Now()
-	first := true
 	err = f.s.models.Chat(k.ctx, req, func(r *api.ChatResponse) error {
-		if first {
-			k.ttft, first = time.Since(k.start), false
+		if k.ttft == 0 {
+			k.ttft = time.Since(k.start)
 		}
 		if r.Done {
 			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount

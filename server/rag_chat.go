@@ -206,11 +206,11 @@ func (a *augmented) ollamaStream(fix func(*api.ChatResponse)) streamer[api.ChatR
 	if a == nil {
 		return st
 	}
-	first := true
+	cited := false
 	st.chunk = func(w *bufio.Writer, v api.ChatResponse) error {
 		fix(&v)
-		if first {
-			first = false
+		if !cited {
+			cited = true
 			return json.NewEncoder(w).Encode(citedChatResponse{ChatResponse: &v, Citations: a.citations})
 		}
 		return json.NewEncoder(w).Encode(&v)
