@@ -5,7 +5,10 @@
 // Metrics, with the default namespace "aurax":
 //
 //	aurax_requests_total{status_code,method,path}            HTTP, by route template (fiberprometheus)
-//	aurax_request_duration_seconds{status_code,method,path}  HTTP, until the handler returns
+//	aurax_request_duration_seconds{status_code,method,path}  HTTP, until the handler returns: for
+//	  a stream that is its time to first byte; a model request's whole
+//	  duration is aurax_model_processing_duration_seconds (what the
+//	  alerts, the dashboard and the scaling observers read)
 //	aurax_requests_in_progress_total{method}                 HTTP
 //	  (fastapi_* instead of aurax_* for these three with Options.SeedNames)
 //	aurax_inprogress_requests                                model requests inside AURAX: waiting + in flight
