@@ -130,40 +130,23 @@ func (s *Server) progressOp(c *fiber.Ctx, path string, one bool) error {
 	if one {
 		engines = []pool.Target{s.engineWith(engines, name)}
 	}
-	note := &accessNote{model: name}
-	s.noteFor(c, note)
+	op := &progressRun{s: s, path: path, name: name, one: one, engines: engines,
+		note: &accessNote{model: name}, merge: newProgressMerge(engines), errs: make([]error, len(engines))}
+	s.noteFor(c, op.note)
 	ctx, cancel := s.manageCtx()
+	op.cancel = cancel
 	stop := watchConn(c.Context().Conn(), cancel) // until the stream writer owns the call
-	events := s.streamOp(ctx, engines, path, body)
-	merge := newProgressMerge(engines)
-	errs := make([]error, len(engines))
-
-	// Until the first line, an engine's failure can still be the answer's
-	// status (as Ollama answers a bad name 400 before it streams).
-	var head progressLine
-	started := false
-	for ev := range events {
-		if ev.end {
-			errs[ev.i] = ev.err
-			continue
-		}
-		if p, ok := merge.add(ev.i, ev.line); ok {
-			head, started = p, true
-			break
-		}
-	}
+	op.events = s.streamOp(ctx, engines, path, body)
+	head, started := op.head()
 	if !stream || !started {
-		for ev := range events {
+		for ev := range op.events {
 			if ev.end {
-				errs[ev.i] = ev.err
+				op.errs[ev.i] = ev.err
 			}
 		}
 		stop()
 		cancel()
-		if !one {
-			s.refresh()
-		}
-		if he := outcome(engines, errs); he != nil {
+		if he := op.outcome(); he != nil {
 			return he
 		}
 		return c.JSON(api.ProgressResponse{Status: "success"})
@@ -171,53 +154,94 @@ func (s *Server) progressOp(c *fiber.Ctx, path string, one bool) error {
 	stop() // from here a failed write tells the client left
 	c.Set(fiber.HeaderContentType, "application/x-ndjson")
 	c.Set("X-Accel-Buffering", "no")
-	s.noteStream(c, note)
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		status := fiber.StatusOK
-		flush := func() error {
-			note.bytes += int64(w.Buffered())
-			err := w.Flush()
-			if err != nil {
-				status = statusClientClosed
-			}
-			return err
-		}
-		defer func() {
-			cancel()
-			for range events {
-			}
-			s.logStreamed(note, status)
-		}()
-		enc := json.NewEncoder(w)
-		if enc.Encode(&head) != nil || flush() != nil {
-			return
-		}
-		for ev := range events {
-			if ev.end {
-				errs[ev.i] = ev.err
-				continue
-			}
-			if p, ok := merge.add(ev.i, ev.line); ok {
-				if enc.Encode(&p) != nil || flush() != nil {
-					return // the client left: cancel the rest
-				}
-			}
-		}
-		if !one {
-			s.refresh()
-		}
-		if he := outcome(engines, errs); he != nil {
-			s.log.Warn("model change failed", "path", path, "model", name, "err", he.Err)
-			status = he.Status
-			_ = enc.Encode(struct {
-				Error string `json:"error"`
-			}{he.Message})
-		} else {
-			_ = enc.Encode(api.ProgressResponse{Status: "success"})
-		}
-		_ = flush()
-	})
+	s.noteStream(c, op.note)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) { op.stream(w, head) })
 	return nil
+}
+
+// progressRun is one pull, create or push over its engines: their merged
+// progress events, and each engine's end.
+type progressRun struct {
+	s       *Server
+	path    string
+	name    string
+	one     bool
+	engines []pool.Target
+	note    *accessNote
+	cancel  context.CancelFunc
+	events  <-chan opEvent
+	merge   *progressMerge
+	errs    []error
+}
+
+// head waits for the first merged line. Until then an engine's failure can
+// still be the answer's status (as Ollama answers a bad name 400 before it
+// streams); false when every engine ended first.
+func (op *progressRun) head() (progressLine, bool) {
+	for ev := range op.events {
+		if ev.end {
+			op.errs[ev.i] = ev.err
+			continue
+		}
+		if p, ok := op.merge.add(ev.i, ev.line); ok {
+			return p, true
+		}
+	}
+	return progressLine{}, false
+}
+
+// outcome refreshes the pool's view of the engines' models after a change
+// on all of them and returns the error for the client, if any.
+func (op *progressRun) outcome() *Error {
+	if !op.one {
+		op.s.refresh()
+	}
+	return outcome(op.engines, op.errs)
+}
+
+// stream writes head and the rest of the merged progress, then success or
+// the error as Ollama's last line.
+func (op *progressRun) stream(w *bufio.Writer, head progressLine) {
+	status := fiber.StatusOK
+	flush := func() error {
+		op.note.bytes += int64(w.Buffered())
+		err := w.Flush()
+		if err != nil {
+			status = statusClientClosed
+		}
+		return err
+	}
+	defer func() {
+		op.cancel()
+		for range op.events {
+		}
+		op.s.logStreamed(op.note, status)
+	}()
+	enc := json.NewEncoder(w)
+	if enc.Encode(&head) != nil || flush() != nil {
+		return
+	}
+	for ev := range op.events {
+		if ev.end {
+			op.errs[ev.i] = ev.err
+			continue
+		}
+		if p, ok := op.merge.add(ev.i, ev.line); ok {
+			if enc.Encode(&p) != nil || flush() != nil {
+				return // the client left: cancel the rest
+			}
+		}
+	}
+	if he := op.outcome(); he != nil {
+		op.s.log.Warn("model change failed", "path", op.path, "model", op.name, "err", he.Err)
+		status = he.Status
+		_ = enc.Encode(struct {
+			Error string `json:"error"`
+		}{he.Message})
+	} else {
+		_ = enc.Encode(api.ProgressResponse{Status: "success"})
+	}
+	_ = flush()
 }
 
 // engineWith is the first engine that lists model, else the first.
