@@ -155,51 +155,14 @@ func (s *Server) openAIChatN(c *fiber.Ctx, req *oaChatRequest, oreq *api.ChatReq
 	oneCall := req.ParallelToolCalls != nil && !*req.ParallelToolCalls
 	f := s.startFan(c, oreq, model, n, req.Stream)
 	if !req.Stream {
-		resps := make([]api.ChatResponse, n)
-		errs := make([]error, n)
-		for it := range f.out {
-			switch {
-			case it.done && it.err != nil:
-				errs[it.i] = it.err
-				f.stop()
-			case !it.done:
-				resps[it.i] = it.r
-			}
-		}
-		f.stop()
-		f.note.engine = f.engines()
-		s.noteFor(c, &f.note)
-		if err := failure(errs); err != nil {
-			return fromUpstream(err)
-		}
 		out := oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
 			Choices: make([]oaChoice, n), Citations: rg.cites(), Usage: &oaUsage{}}
-		for i := range resps {
-			out.Choices[i] = chatChoice(i, &resps[i], oneCall)
-			out.Usage.PromptTokens = max(out.Usage.PromptTokens, resps[i].PromptEvalCount)
-			out.Usage.CompletionTokens += resps[i].EvalCount
-		}
-		out.Usage.TotalTokens = out.Usage.PromptTokens + out.Usage.CompletionTokens
-		return c.JSON(out)
+		return s.fanWhole(c, f, &out, oneCall)
 	}
-
 	// Stream: wait for the first chunk of any choice, so that a failure
 	// before any output keeps its own status.
-	var head fanItem
-	var errs []error
-	ended := 0
-	for it := range f.out {
-		if !it.done {
-			head = it
-			break
-		}
-		ended++
-		if it.err != nil {
-			errs = append(errs, it.err)
-			f.stop()
-		}
-	}
-	if err := failure(errs); err != nil || ended == n {
+	head, ended, err := f.head(n)
+	if err != nil || ended == n {
 		f.drain()
 		s.noteFor(c, &f.note)
 		if err != nil {
@@ -207,91 +170,163 @@ func (s *Server) openAIChatN(c *fiber.Ctx, req *oaChatRequest, oreq *api.ChatReq
 		}
 		return newError(fiber.StatusBadGateway, "the model backend ended every choice without output")
 	}
-	base := oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
-	sse := make([]*chatSSE, n)
-	for i := range sse {
-		sse[i] = &chatSSE{k: &call{}, base: base, index: i, oneCall: oneCall}
+	st := &fanStream{s: s, f: f, n: n, ended: ended, model: model,
+		base:  oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
+		sse:   make([]*chatSSE, n),
+		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+	for i := range st.sse {
+		st.sse[i] = &chatSSE{k: &call{}, base: st.base, index: i, oneCall: oneCall}
 	}
-	sse[0].citations = rg.cites()
-	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	st.sse[0].citations = rg.cites()
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
 	s.noteFor(c, &f.note)
 	s.noteStream(c, &f.note)
-	keepAlive := s.cfg.Server.KeepAlive
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		status := fiber.StatusOK
-		flush := func() bool {
-			f.note.bytes += int64(w.Buffered())
-			if w.Flush() != nil {
-				status = statusClientClosed
-				return false
-			}
-			return true
-		}
-		defer func() {
-			f.drain()
-			f.note.engine = f.engines()
-			s.logStreamed(&f.note, status)
-		}()
-		// The first citations go with choice 0's first chunk: when another
-		// choice speaks first, they wait for it (harmless: they are only
-		// metadata).
-		if sse[head.i].chunk(w, head.r) != nil || !flush() {
-			status = statusClientClosed
-			return
-		}
-		var tick <-chan time.Time
-		if keepAlive > 0 {
-			t := time.NewTicker(keepAlive)
-			defer t.Stop()
-			tick = t.C
-		}
-		for ended < n {
-			select {
-			case it, ok := <-f.out:
-				if !ok {
-					ended = n
-					continue
-				}
-				if it.done {
-					ended++
-					if it.err != nil {
-						if he := fromUpstream(it.err); he.Status != statusClientClosed {
-							status = he.Status
-							s.log.Warn("stream failed", "model", model, "choice", it.i, "err", it.err)
-							sseFail(w, he)
-							flush()
-						}
-						return
-					}
-					continue
-				}
-				if sse[it.i].chunk(w, it.r) != nil || !flush() {
-					status = statusClientClosed
-					return
-				}
-			case <-tick:
-				sseKeepAlive(w)
-				if !flush() {
-					return
-				}
-			}
-		}
-		if usage {
-			u := &oaUsage{}
-			for _, e := range sse {
-				u.PromptTokens = max(u.PromptTokens, e.k.promptTok)
-				u.CompletionTokens += e.k.completeTok
-			}
-			u.TotalTokens = u.PromptTokens + u.CompletionTokens
-			ev := base
-			ev.Choices, ev.Usage = []oaChoice{}, u
-			_ = writeSSE(w, &ev)
-		}
-		sseDone(w)
-		flush()
-	})
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) { st.write(w, head) })
 	return nil
+}
+
+// fanWhole answers a non-streamed request for several choices: out, with
+// every choice and the usage summed (the prompt counted once), or the first
+// choice's failure.
+func (s *Server) fanWhole(c *fiber.Ctx, f *chatFan, out *oaCompletion, oneCall bool) error {
+	resps := make([]api.ChatResponse, len(out.Choices))
+	errs := make([]error, len(out.Choices))
+	for it := range f.out {
+		switch {
+		case it.done && it.err != nil:
+			errs[it.i] = it.err
+			f.stop()
+		case !it.done:
+			resps[it.i] = it.r
+		}
+	}
+	f.stop()
+	f.note.engine = f.engines()
+	s.noteFor(c, &f.note)
+	if err := failure(errs); err != nil {
+		return fromUpstream(err)
+	}
+	for i := range resps {
+		out.Choices[i] = chatChoice(i, &resps[i], oneCall)
+		out.Usage.PromptTokens = max(out.Usage.PromptTokens, resps[i].PromptEvalCount)
+		out.Usage.CompletionTokens += resps[i].EvalCount
+	}
+	out.Usage.TotalTokens = out.Usage.PromptTokens + out.Usage.CompletionTokens
+	return c.JSON(out)
+}
+
+// head waits for the first chunk of any of the n choices: that chunk, how
+// many choices ended before it, and the failure among them, if any.
+func (f *chatFan) head(n int) (fanItem, int, error) {
+	var errs []error
+	ended := 0
+	for it := range f.out {
+		if !it.done {
+			return it, ended, failure(errs)
+		}
+		ended++
+		if it.err != nil {
+			errs = append(errs, it.err)
+			f.stop()
+		}
+	}
+	return fanItem{}, ended, failure(errs)
+}
+
+// fanStream writes the streamed choices of one request as they come, each
+// in its own chunks, then the summed usage when asked.
+type fanStream struct {
+	s      *Server
+	f      *chatFan
+	sse    []*chatSSE
+	base   oaCompletion
+	model  string
+	n      int
+	ended  int
+	usage  bool
+	status int
+}
+
+func (st *fanStream) flush(w *bufio.Writer) bool {
+	st.f.note.bytes += int64(w.Buffered())
+	if w.Flush() != nil {
+		st.status = statusClientClosed
+		return false
+	}
+	return true
+}
+
+func (st *fanStream) write(w *bufio.Writer, head fanItem) {
+	st.status = fiber.StatusOK
+	defer func() {
+		st.f.drain()
+		st.f.note.engine = st.f.engines()
+		st.s.logStreamed(&st.f.note, st.status)
+	}()
+	// The first citations go with choice 0's first chunk: when another
+	// choice speaks first, they wait for it (harmless: they are only
+	// metadata).
+	if st.sse[head.i].chunk(w, head.r) != nil || !st.flush(w) {
+		st.status = statusClientClosed
+		return
+	}
+	var tick <-chan time.Time
+	if ka := st.s.cfg.Server.KeepAlive; ka > 0 {
+		t := time.NewTicker(ka)
+		defer t.Stop()
+		tick = t.C
+	}
+	for st.ended < st.n {
+		select {
+		case it, ok := <-st.f.out:
+			if !ok {
+				st.ended = st.n
+			} else if !st.item(w, it) {
+				return
+			}
+		case <-tick:
+			sseKeepAlive(w)
+			if !st.flush(w) {
+				return
+			}
+		}
+	}
+	if st.usage {
+		u := &oaUsage{}
+		for _, e := range st.sse {
+			u.PromptTokens = max(u.PromptTokens, e.k.promptTok)
+			u.CompletionTokens += e.k.completeTok
+		}
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		ev := st.base
+		ev.Choices, ev.Usage = []oaChoice{}, u
+		_ = writeSSE(w, &ev)
+	}
+	sseDone(w)
+	st.flush(w)
+}
+
+// item writes one choice's chunk or end; false when the stream is over (a
+// choice failed, or the client left).
+func (st *fanStream) item(w *bufio.Writer, it fanItem) bool {
+	if !it.done {
+		if st.sse[it.i].chunk(w, it.r) != nil || !st.flush(w) {
+			st.status = statusClientClosed
+			return false
+		}
+		return true
+	}
+	st.ended++
+	if it.err == nil {
+		return true
+	}
+	if he := fromUpstream(it.err); he.Status != statusClientClosed {
+		st.status = he.Status
+		st.s.log.Warn("stream failed", "model", st.model, "choice", it.i, "err", it.err)
+		sseFail(w, he)
+		st.flush(w)
+	}
+	return false
 }
