@@ -23,22 +23,7 @@ func toolChoice(raw json.RawMessage, tools []json.RawMessage) ([]json.RawMessage
 		return tools, nil
 	}
 	if raw[0] == '"' {
-		var mode string
-		if err := json.Unmarshal(raw, &mode); err != nil {
-			return nil, badField("tool_choice", "not a valid string")
-		}
-		switch mode {
-		case "auto":
-			return tools, nil
-		case "none":
-			return nil, nil
-		case "required":
-			if len(tools) == 0 {
-				return nil, badField("tool_choice", "\"required\" needs tools")
-			}
-			return tools, nil
-		}
-		return nil, badField("tool_choice", "%q is not none, auto or required", mode)
+		return toolMode(raw, tools)
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -83,6 +68,32 @@ func toolChoice(raw json.RawMessage, tools []json.RawMessage) ([]json.RawMessage
 	default:
 		return nil, badField("tool_choice.type", "%q is not function or allowed_tools", obj.Type)
 	}
+	return namedTools(tools, names)
+}
+
+// toolMode is tool_choice as a string: auto and required keep the tools,
+// none drops them.
+func toolMode(raw json.RawMessage, tools []json.RawMessage) ([]json.RawMessage, error) {
+	var mode string
+	if err := json.Unmarshal(raw, &mode); err != nil {
+		return nil, badField("tool_choice", "not a valid string")
+	}
+	switch mode {
+	case "auto":
+		return tools, nil
+	case "none":
+		return nil, nil
+	case "required":
+		if len(tools) == 0 {
+			return nil, badField("tool_choice", "\"required\" needs tools")
+		}
+		return tools, nil
+	}
+	return nil, badField("tool_choice", "%q is not none, auto or required", mode)
+}
+
+// namedTools keeps the tools whose function is one of names; at least one.
+func namedTools(tools []json.RawMessage, names []string) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	for _, t := range tools {
 		var def struct {
