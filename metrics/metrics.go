@@ -189,6 +189,48 @@ func New(reg *prometheus.Registry, opts Options, logger *slog.Logger) *Metrics {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "metrics")
+	opts = opts.withDefaults()
+	m := &Metrics{
+		reg:    reg,
+		opts:   opts,
+		logger: logger,
+		now:    opts.Now,
+		start:  opts.Now(),
+		series: make(map[string]*modelSeries),
+		sys:    newSysReader(opts.FSRoot),
+	}
+	m.win = newWindow(opts.Window)
+	for _, p := range opts.SkipPaths {
+		m.skipPaths = append(m.skipPaths, normalizePath(p))
+	}
+
+	registerRuntime(reg)
+
+	httpNS := opts.Namespace
+	if opts.SeedNames {
+		httpNS = "fastapi"
+	}
+	m.fp = fiberprometheus.NewWithRegistry(reg, "", httpNS, "", nil)
+
+	m.registerModel(opts.Namespace)
+
+	m.rejectedC = make(map[string]prometheus.Counter, 3)
+	for _, r := range []string{ReasonQueueFull, ReasonWaitTimeout, ReasonDraining} {
+		m.rejectedC[r] = m.rejected.WithLabelValues(r)
+	}
+	for _, mt := range opts.ModelTypes {
+		m.seriesFor(mt, 200)
+	}
+
+	m.gpu = openGPUState(opts.openGPU, logger)
+	if m.gpu.backend != nil {
+		reg.MustRegister(m.gpu.collector())
+	}
+	return m
+}
+
+// withDefaults fills the options left zero.
+func (opts Options) withDefaults() Options {
 	if opts.Namespace == "" {
 		opts.Namespace = "aurax"
 	}
@@ -204,20 +246,12 @@ func New(reg *prometheus.Registry, opts Options, logger *slog.Logger) *Metrics {
 	if opts.FSRoot == "" {
 		opts.FSRoot = "/"
 	}
-	m := &Metrics{
-		reg:    reg,
-		opts:   opts,
-		logger: logger,
-		now:    opts.Now,
-		start:  opts.Now(),
-		series: make(map[string]*modelSeries),
-		sys:    newSysReader(opts.FSRoot),
-	}
-	m.win = newWindow(opts.Window)
-	for _, p := range opts.SkipPaths {
-		m.skipPaths = append(m.skipPaths, normalizePath(p))
-	}
+	return opts
+}
 
+// registerRuntime registers the Go and process collectors once per
+// registry.
+func registerRuntime(reg *prometheus.Registry) {
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -228,14 +262,10 @@ func New(reg *prometheus.Registry, opts Options, logger *slog.Logger) *Metrics {
 			}
 		}
 	}
+}
 
-	httpNS := opts.Namespace
-	if opts.SeedNames {
-		httpNS = "fastapi"
-	}
-	m.fp = fiberprometheus.NewWithRegistry(reg, "", httpNS, "", nil)
-
-	ns := opts.Namespace
+// registerModel registers the model and queue metrics under ns.
+func (m *Metrics) registerModel(ns string) {
 	m.queueWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: ns, Name: "queue_wait_seconds",
 		Help:    "Time model requests waited in the admission queue for an inference slot.",
@@ -272,23 +302,9 @@ func New(reg *prometheus.Registry, opts Options, logger *slog.Logger) *Metrics {
 		Namespace: ns, Name: "model_arrivals_total",
 		Help: "Model requests that reached admission, by requested model.",
 	}, []string{"model_type"})
-	reg.MustRegister(m.queueWait, m.rejected, m.overhead, m.modelRequests,
+	m.reg.MustRegister(m.queueWait, m.rejected, m.overhead, m.modelRequests,
 		m.modelDuration, m.modelTokens, m.modelTTFT, m.modelArrivals,
 		&queueCollector{m: m, descs: newQueueDescs(ns)})
-
-	m.rejectedC = make(map[string]prometheus.Counter, 3)
-	for _, r := range []string{ReasonQueueFull, ReasonWaitTimeout, ReasonDraining} {
-		m.rejectedC[r] = m.rejected.WithLabelValues(r)
-	}
-	for _, mt := range opts.ModelTypes {
-		m.seriesFor(mt, 200)
-	}
-
-	m.gpu = openGPUState(opts.openGPU, logger)
-	if m.gpu.backend != nil {
-		reg.MustRegister(m.gpu.collector())
-	}
-	return m
 }
 
 // Middleware counts HTTP requests through fiberprometheus: requests_total and
