@@ -32,14 +32,7 @@ func (p *Pool) Managed() []Target {
 // next tags probe (TagsInterval). It returns the failures of the engines
 // that did not answer, joined, each naming its engine.
 func (p *Pool) RefreshModels(ctx context.Context) error {
-	p.mu.Lock()
-	es := make([]*Engine, 0, len(p.engines))
-	for _, e := range p.engines {
-		if !e.removed {
-			es = append(es, e)
-		}
-	}
-	p.mu.Unlock()
+	es := p.live()
 	errs := make([]error, len(es))
 	each(es, func(i int, e *Engine) {
 		l, err := e.backend.List(ctx)

@@ -158,17 +158,23 @@ func (p *Pool) missingLocked(e *Engine) []string {
 	return out
 }
 
-// ProbeAll probes every engine once, now, and returns when all answered
-// (or failed): readiness checks and tests use it.
-func (p *Pool) ProbeAll(ctx context.Context) {
+// live is the engines not removed, a copy taken under the lock.
+func (p *Pool) live() []*Engine {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	es := make([]*Engine, 0, len(p.engines))
 	for _, e := range p.engines {
 		if !e.removed {
 			es = append(es, e)
 		}
 	}
-	p.mu.Unlock()
+	return es
+}
+
+// ProbeAll probes every engine once, now, and returns when all answered
+// (or failed): readiness checks and tests use it.
+func (p *Pool) ProbeAll(ctx context.Context) {
+	es := p.live()
 	each(es, func(_ int, e *Engine) { p.probe(ctx, e) })
 }
 

@@ -53,12 +53,18 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ee) && ee.status == fiber.StatusNotFound
 }
 
-func (s *Server) ollamaBlobHead(c *fiber.Ctx) error {
+// blobEngines is a blob call's digest and the engines it goes to.
+func (s *Server) blobEngines(c *fiber.Ctx) (string, []pool.Target, error) {
 	digest, err := blobDigest(c)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	engines, err := s.managed()
+	return digest, engines, err
+}
+
+func (s *Server) ollamaBlobHead(c *fiber.Ctx) error {
+	digest, engines, err := s.blobEngines(c)
 	if err != nil {
 		return err
 	}
@@ -81,11 +87,7 @@ func (s *Server) ollamaBlobHead(c *fiber.Ctx) error {
 type bodyDone struct{}
 
 func (s *Server) ollamaBlobUpload(c *fiber.Ctx) error {
-	digest, err := blobDigest(c)
-	if err != nil {
-		return err
-	}
-	engines, err := s.managed()
+	digest, engines, err := s.blobEngines(c)
 	if err != nil {
 		return err
 	}
