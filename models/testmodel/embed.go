@@ -1,7 +1,6 @@
 package testmodel
 
 import (
-	"fmt"
 	"math"
 	"strings"
 
@@ -172,22 +171,5 @@ func embedWeights(v embedVocab) []*ggml.Tensor {
 		tensor("token_embd.weight", tokEmbd, uint64(n), uint64(len(v.tokens))),
 		tensor("output_norm.weight", ones(n), uint64(n)),
 	}
-	q, kv := HeadCount*HeadDim, HeadCountKV*HeadDim
-	for b := range BlockCount {
-		p := fmt.Sprintf("blk.%d.", b)
-		ts = append(ts,
-			tensor(p+"attn_norm.weight", ones(n), uint64(n)),
-			tensor(p+"attn_q.weight", r.matrix(n*q), uint64(n), uint64(q)),
-			tensor(p+"attn_k.weight", r.matrix(n*kv), uint64(n), uint64(kv)),
-			tensor(p+"attn_v.weight", r.matrix(n*kv), uint64(n), uint64(kv)),
-			tensor(p+"attn_output.weight", make(f32s, q*n), uint64(q), uint64(n)), // zero: the block adds nothing
-			tensor(p+"attn_q_norm.weight", ones(HeadDim), uint64(HeadDim)),
-			tensor(p+"attn_k_norm.weight", ones(HeadDim), uint64(HeadDim)),
-			tensor(p+"ffn_norm.weight", ones(n), uint64(n)),
-			tensor(p+"ffn_gate.weight", r.matrix(n*FeedForward), uint64(n), uint64(FeedForward)),
-			tensor(p+"ffn_up.weight", r.matrix(n*FeedForward), uint64(n), uint64(FeedForward)),
-			tensor(p+"ffn_down.weight", make(f32s, FeedForward*n), uint64(FeedForward), uint64(n)), // zero
-		)
-	}
-	return ts
+	return append(ts, blockTensors(&r, n, true)...)
 }

@@ -82,24 +82,7 @@ func weights() []*ggml.Tensor {
 		tensor("output_norm.weight", ones(n), uint64(n)),
 		tensor("output.weight", output, uint64(n), uint64(v)),
 	}
-	q, kv := HeadCount*HeadDim, HeadCountKV*HeadDim
-	for b := range BlockCount {
-		p := fmt.Sprintf("blk.%d.", b)
-		ts = append(ts,
-			tensor(p+"attn_norm.weight", ones(n), uint64(n)),
-			tensor(p+"attn_q.weight", r.matrix(n*q), uint64(n), uint64(q)),
-			tensor(p+"attn_k.weight", r.matrix(n*kv), uint64(n), uint64(kv)),
-			tensor(p+"attn_v.weight", r.matrix(n*kv), uint64(n), uint64(kv)),
-			tensor(p+"attn_output.weight", r.matrix(q*n), uint64(q), uint64(n)),
-			tensor(p+"attn_q_norm.weight", ones(HeadDim), uint64(HeadDim)),
-			tensor(p+"attn_k_norm.weight", ones(HeadDim), uint64(HeadDim)),
-			tensor(p+"ffn_norm.weight", ones(n), uint64(n)),
-			tensor(p+"ffn_gate.weight", r.matrix(n*FeedForward), uint64(n), uint64(FeedForward)),
-			tensor(p+"ffn_up.weight", r.matrix(n*FeedForward), uint64(n), uint64(FeedForward)),
-			tensor(p+"ffn_down.weight", r.matrix(FeedForward*n), uint64(FeedForward), uint64(n)),
-		)
-	}
-	return ts
+	return append(ts, blockTensors(&r, n, false)...)
 }
 
 func isLetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
@@ -114,6 +97,38 @@ func ones(n int) f32s {
 
 // rng is splitmix64: written out here, rather than math/rand, so the bytes
 // of the models can never change with the Go version.
+// blockTensors are the BlockCount transformer blocks of width n, their
+// matrices drawn from r in a fixed order; quiet zeroes each block's
+// attention output and feed-forward down projection, so that the blocks
+// add nothing to the residual stream (the embedder's bag of words).
+func blockTensors(r *rng, n int, quiet bool) []*ggml.Tensor {
+	out := func(size int) f32s {
+		if quiet {
+			return make(f32s, size)
+		}
+		return r.matrix(size)
+	}
+	var ts []*ggml.Tensor
+	q, kv := HeadCount*HeadDim, HeadCountKV*HeadDim
+	for b := range BlockCount {
+		p := fmt.Sprintf("blk.%d.", b)
+		ts = append(ts,
+			tensor(p+"attn_norm.weight", ones(n), uint64(n)),
+			tensor(p+"attn_q.weight", r.matrix(n*q), uint64(n), uint64(q)),
+			tensor(p+"attn_k.weight", r.matrix(n*kv), uint64(n), uint64(kv)),
+			tensor(p+"attn_v.weight", r.matrix(n*kv), uint64(n), uint64(kv)),
+			tensor(p+"attn_output.weight", out(q*n), uint64(q), uint64(n)),
+			tensor(p+"attn_q_norm.weight", ones(HeadDim), uint64(HeadDim)),
+			tensor(p+"attn_k_norm.weight", ones(HeadDim), uint64(HeadDim)),
+			tensor(p+"ffn_norm.weight", ones(n), uint64(n)),
+			tensor(p+"ffn_gate.weight", r.matrix(n*FeedForward), uint64(n), uint64(FeedForward)),
+			tensor(p+"ffn_up.weight", r.matrix(n*FeedForward), uint64(n), uint64(FeedForward)),
+			tensor(p+"ffn_down.weight", out(FeedForward*n), uint64(FeedForward), uint64(n)),
+		)
+	}
+	return ts
+}
+
 type rng uint64
 
 func (r *rng) next() uint64 {
