@@ -46,8 +46,8 @@ type Server struct {
 	KeepAlive    time.Duration `yaml:"keep_alive" help:"interval of keep-alive comments on idle SSE streams"`
 	LogLevel     string        `yaml:"log_level" help:"debug, info, warn or error"`
 	LogFormat    string        `yaml:"log_format" help:"text or json"`
-	AccessLog    bool          `yaml:"access_log" help:"one log line per request (method, route, status, duration, model, engine, request id, bytes); never a key or a prompt"`
-	Linger       time.Duration `yaml:"linger" help:"after a 413, how long the rest of the oversized body is read and discarded before closing, so that clients that write first still read the answer (0: close at once)"`
+	AccessLog    bool          `yaml:"access_log" help:"one log line per request (route, status, duration, model, engine); never a key or a prompt"`
+	Linger       time.Duration `yaml:"linger" help:"after a 413, how long the rest of the body is read and discarded before closing (0: at once)"`
 	MaxN         int           `yaml:"max_n" help:"most choices (OpenAI n) one chat request may ask for; each takes its own inference slot"`
 }
 
@@ -61,8 +61,8 @@ type Auth struct {
 
 // Ollama is the pool of engines (Ollama servers) requests are routed to.
 type Ollama struct {
-	URL              string        `yaml:"url" help:"engine base URLs, comma-separated; one may end #parallel=N (its own slots). Empty: $OLLAMA_HOST (any form Ollama takes), else http://127.0.0.1:11434, unless ollama.discover is set"`
-	Discover         []string      `yaml:"discover" help:"more engines: dns:HOST:PORT (every A/AAAA record) or docker:LABEL=VALUE (running containers), comma-separated"`
+	URL              string        `yaml:"url" help:"engine URLs, comma-separated, each may end #parallel=N (empty: $OLLAMA_HOST, else :11434)"`
+	Discover         []string      `yaml:"discover" help:"more engines, comma-separated: dns:HOST:PORT (every A/AAAA record), docker:LABEL=VALUE"`
 	DiscoverInterval time.Duration `yaml:"discover_interval" help:"how often dns: discovery resolves again"`
 	ConnectTimeout   time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
 	HeaderTimeout    time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
@@ -80,7 +80,7 @@ type Ollama struct {
 type Models struct {
 	Default   string            `yaml:"default" help:"chat model used when a request names none"`
 	Embedding string            `yaml:"embedding" help:"embedding model used when a request names none"`
-	Aliases   map[string]string `yaml:"aliases" help:"alias=model pairs, comma-separated in the environment; qwen3:coder is models.default unless set"`
+	Aliases   map[string]string `yaml:"aliases" help:"alias=model, comma-separated in the environment; unless set, qwen3:coder is models.default"`
 }
 
 // Queue is the admission queue in front of inference.
