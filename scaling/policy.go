@@ -51,6 +51,33 @@ type State struct {
 	StaleAfter time.Duration // an observation older than this is stale
 }
 
+// Applied records that the replicas changed to n at now, the bookkeeping
+// the cooldowns read: a scale-up starts the up cooldown, either direction
+// the scale-down delay. n equal to Current changes nothing. The controller
+// and the simulator both keep their State with it.
+func (s *State) Applied(n int, now time.Time) {
+	switch {
+	case n > s.Current:
+		s.LastUp = now
+	case n < s.Current:
+		s.LastDown = now
+	default:
+		return
+	}
+	s.Current = n
+}
+
+// Observed appends obs to History and drops the observations older than
+// keep at now (a policy's Lookback plus one interval keeps its window full).
+func (s *State) Observed(obs Observation, now time.Time, keep time.Duration) {
+	s.History = append(s.History, obs)
+	cut := 0
+	for cut < len(s.History) && now.Sub(s.History[cut].Time) > keep {
+		cut++
+	}
+	s.History = s.History[cut:]
+}
+
 func (s State) lastChange() time.Time {
 	if s.LastUp.After(s.LastDown) {
 		return s.LastUp

@@ -114,19 +114,9 @@ func Simulate(reqs []Request, pol scaling.Policy, opt Options) Result {
 		if d.Desired != st.Current {
 			e.setTarget(d.Desired, opt.Model.ColdStart)
 			events++
-			if d.Desired > st.Current {
-				st.LastUp = now
-			} else {
-				st.LastDown = now
-			}
-			st.Current = d.Desired
+			st.Applied(d.Desired, now)
 		}
-		st.History = append(st.History, obs)
-		cut := 0
-		for cut < len(st.History) && now.Sub(st.History[cut].Time) > pol.Lookback()+cfg.Interval {
-			cut++
-		}
-		st.History = st.History[cut:]
+		st.Observed(obs, now, pol.Lookback()+cfg.Interval)
 		if opt.Progress != nil && int(t/iv)%200 == 0 {
 			opt.Progress(pol.Name(), min(1, t/last))
 		}
