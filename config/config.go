@@ -198,37 +198,50 @@ func readKeys(path string) ([]string, error) {
 	return keys, nil
 }
 
-// Validate reports the first setting that cannot work, naming it.
+// Validate reports every setting that cannot work, naming it.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
+	bad := badField(func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if c.Server.Listen == "" {
+	})
+	c.Server.validate(bad)
+	c.validateOllama(bad)
+	c.validateModelsQueue(bad)
+	return errors.Join(append(errs, c.sectionErrors()...)...)
+}
+
+// badField reports one invalid setting by its YAML path.
+type badField func(field, format string, args ...any)
+
+func (s Server) validate(bad badField) {
+	if s.Listen == "" {
 		bad("server.listen", "must not be empty")
 	}
-	if c.Server.BodyLimit < 1024 {
-		bad("server.body_limit", "%d is below 1024 bytes", c.Server.BodyLimit)
+	if s.BodyLimit < 1024 {
+		bad("server.body_limit", "%d is below 1024 bytes", s.BodyLimit)
 	}
-	if c.Server.DrainTimeout < 0 {
+	if s.DrainTimeout < 0 {
 		bad("server.drain_timeout", "must not be negative")
 	}
-	if c.Server.Linger < 0 {
+	if s.Linger < 0 {
 		bad("server.linger", "must not be negative")
 	}
-	if c.Server.MaxN < 1 || c.Server.MaxN > 128 {
-		bad("server.max_n", "%d is not between 1 and 128", c.Server.MaxN)
+	if s.MaxN < 1 || s.MaxN > 128 {
+		bad("server.max_n", "%d is not between 1 and 128", s.MaxN)
 	}
-	switch c.Server.LogLevel {
+	switch s.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("server.log_level", "%q is not debug, info, warn or error", c.Server.LogLevel)
+		bad("server.log_level", "%q is not debug, info, warn or error", s.LogLevel)
 	}
-	switch c.Server.LogFormat {
+	switch s.LogFormat {
 	case "text", "json":
 	default:
-		bad("server.log_format", "%q is not text or json", c.Server.LogFormat)
+		bad("server.log_format", "%q is not text or json", s.LogFormat)
 	}
+}
+
+func (c Config) validateOllama(bad badField) {
 	if _, err := pool.ParseTargets(c.engineURLs()); err != nil {
 		bad("ollama.url", "%v", err)
 	}
@@ -249,6 +262,10 @@ func (c Config) Validate() error {
 	if c.Ollama.HealthInterval <= 0 {
 		bad("ollama.health_interval", "must be positive")
 	}
+}
+
+// validateModelsQueue checks the models, queue and metrics sections.
+func (c Config) validateModelsQueue(bad badField) {
 	if c.Models.Default == "" {
 		bad("models.default", "must not be empty")
 	}
@@ -269,6 +286,12 @@ func (c Config) Validate() error {
 	if c.Metrics.Window < time.Second {
 		bad("metrics.window", "must be at least 1s")
 	}
+}
+
+// sectionErrors are the errors of the sections that validate themselves:
+// rag and scaling always, runpod and compose when they are used.
+func (c Config) sectionErrors() []error {
+	var errs []error
 	if err := c.RAG.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -285,7 +308,7 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Slots is the number of requests one engine takes at once, capped by

@@ -197,11 +197,24 @@ func (c Config) Resolved() Config {
 
 // Validate reports every invalid field, naming it by its YAML path.
 func (c Config) Validate() error {
-	r := c.Resolved()
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("scaling.%s: "+format, append([]any{field}, args...)...))
 	}
+	c.validateSources(bad)
+	c.validateLoop(bad)
+	c.Thresholds.validate(bad)
+	c.Resolved().Target.validate(bad)
+	c.Predictive.validate(bad)
+	return errors.Join(errs...)
+}
+
+// badField reports one invalid field by its path under scaling.
+type badField func(field, format string, args ...any)
+
+// validateSources checks the profile, the policy and where observations
+// come from and decisions go.
+func (c Config) validateSources(bad badField) {
 	switch c.Profile {
 	case ProfileDev, ProfileStaging, ProfileProd:
 	default:
@@ -233,6 +246,11 @@ func (c Config) Validate() error {
 	if c.PeerTimeout <= 0 {
 		bad("peer_timeout", "must be positive")
 	}
+}
+
+// validateLoop checks the loop's timing, bounds, cooldowns and retries.
+func (c Config) validateLoop(bad badField) {
+	r := c.Resolved()
 	if c.Interval <= 0 {
 		bad("interval", "must be positive")
 	}
@@ -260,24 +278,30 @@ func (c Config) Validate() error {
 	if c.RetryBackoff < 0 {
 		bad("retry_backoff", "must not be negative")
 	}
-	for i, s := range c.Thresholds.Up {
+}
+
+func (t Thresholds) validate(bad badField) {
+	for i, s := range t.Up {
 		if ru, err := ParseRule(s); err != nil {
 			bad(fmt.Sprintf("thresholds.up[%d]", i), "%v", err)
 		} else if ru.Step < 0 {
 			bad(fmt.Sprintf("thresholds.up[%d]", i), "step %d must not be negative", ru.Step)
 		}
 	}
-	for i, s := range c.Thresholds.Down {
+	for i, s := range t.Down {
 		if ru, err := ParseRule(s); err != nil {
 			bad(fmt.Sprintf("thresholds.down[%d]", i), "%v", err)
 		} else if ru.Step > 0 {
 			bad(fmt.Sprintf("thresholds.down[%d]", i), "step %d must not be positive", ru.Step)
 		}
 	}
-	if m := c.Thresholds.DownMatch; m != "all" && m != "any" {
+	if m := t.DownMatch; m != "all" && m != "any" {
 		bad("thresholds.down_match", "%q is not all or any", m)
 	}
-	t := r.Target
+}
+
+// validate checks a resolved Target (its concurrency from the profile).
+func (t Target) validate(bad badField) {
 	if t.TargetConcurrency <= 0 {
 		bad("target.target_concurrency", "must be positive")
 	}
@@ -288,7 +312,9 @@ func (c Config) Validate() error {
 	if t.Stabilization < 0 {
 		bad("target.stabilization", "must not be negative")
 	}
-	p := c.Predictive
+}
+
+func (p Predictive) validate(bad badField) {
 	if p.ColdStart < 0 {
 		bad("predictive.cold_start", "must not be negative")
 	}
@@ -304,5 +330,4 @@ func (c Config) Validate() error {
 	if p.SLOWait < 0 {
 		bad("predictive.slo_wait", "must not be negative")
 	}
-	return errors.Join(errs...)
 }
