@@ -100,7 +100,7 @@ const (
 type Decision struct {
 	Desired   int       `json:"desired"`
 	Direction Direction `json:"direction"`
-	Reason    string    `json:"reason,omitempty"` // cpu, memory, queue, latency, errors, target, predictive, manual
+	Reason    string    `json:"reason,omitempty"` // one of Reasons
 	Rule      string    `json:"rule,omitempty"`
 	Note      string    `json:"note,omitempty"`
 }
@@ -155,7 +155,9 @@ func stale(obs Observation, st State, now time.Time) bool {
 }
 
 // Finish turns a wish into a Decision: clamps to Min/Max and MaxStep and
-// holds inside cooldowns. Scale-in is refused when scaleInOK is false.
+// holds inside cooldowns (st's LastUp and LastDown, see State.Applied). A
+// count already outside [Min, Max] moves in at once, reason "limits" when
+// the policy gave none.
 func (l Limits) Finish(cur, want int, reason, rule string, st State, now time.Time) Decision {
 	d := Decision{Desired: cur, Direction: None, Reason: reason, Rule: rule}
 	// Out of bounds (config changed, manual override expired): move in now.
@@ -199,11 +201,6 @@ func dir(cur, want int) Direction {
 		return Down
 	}
 	return None
-}
-
-// hold is a decision to keep cur, saying why.
-func hold(cur int, note string) Decision {
-	return Decision{Desired: cur, Direction: None, Note: note}
 }
 
 // series is History plus the current observation, oldest first, restricted

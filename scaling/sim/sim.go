@@ -19,7 +19,7 @@ type Options struct {
 	Progress func(policy string, frac float64)
 }
 
-// DefaultOptions are the defaults: 4 slots, prefill 4,000 tokens/s,
+// DefaultOptions are SIMULATION.md's model: 4 slots, prefill 4,000 tokens/s,
 // decode 40 tokens/s per request, 60 s cold start, SLO on a queue wait of
 // 2 s, 300 s warm-up, $0.20 per replica-hour, target 0.99, the prod profile.
 func DefaultOptions() Options {
