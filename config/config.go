@@ -67,7 +67,7 @@ type Ollama struct {
 	ConnectTimeout   time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
 	HeaderTimeout    time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
 	RequestTimeout   time.Duration `yaml:"request_timeout" help:"longest whole request to Ollama"`
-	HealthInterval   time.Duration `yaml:"health_interval" help:"how often readiness re-checks the vector store and logs changes"`
+	HealthInterval   time.Duration `yaml:"health_interval" help:"how often readiness re-checks the engines and the vector store, logging changes"`
 	PSInterval       time.Duration `yaml:"ps_interval" help:"how often each engine's loaded models (/api/ps) and liveness are checked"`
 	TagsInterval     time.Duration `yaml:"tags_interval" help:"how often each engine's models (/api/tags) are listed"`
 	LoadEstimate     time.Duration `yaml:"load_estimate" help:"model load time assumed until one is measured (routing waits for a loaded engine when sooner)"`
