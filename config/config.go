@@ -46,8 +46,8 @@ type Server struct {
 	KeepAlive    time.Duration `yaml:"keep_alive" help:"interval of keep-alive comments on idle SSE streams"`
 	LogLevel     string        `yaml:"log_level" help:"debug, info, warn or error"`
 	LogFormat    string        `yaml:"log_format" help:"text or json"`
-	AccessLog    bool          `yaml:"access_log" help:"one log line per request (method, route, status, duration, model, engine, request id, bytes); never a key or a prompt"`
-	Linger       time.Duration `yaml:"linger" help:"after a 413, how long the rest of the oversized body is read and discarded before closing, so that clients that write first still read the answer (0: close at once)"`
+	AccessLog    bool          `yaml:"access_log" help:"one log line per request (route, status, duration, model, engine); never a key or a prompt"`
+	Linger       time.Duration `yaml:"linger" help:"after a 413, how long the rest of the body is read and discarded before closing (0: at once)"`
 	MaxN         int           `yaml:"max_n" help:"most choices (OpenAI n) one chat request may ask for; each takes its own inference slot"`
 }
 
@@ -61,13 +61,13 @@ type Auth struct {
 
 // Ollama is the pool of engines (Ollama servers) requests are routed to.
 type Ollama struct {
-	URL              string        `yaml:"url" help:"engine base URLs, comma-separated; one may end #parallel=N (its own slots). Empty: $OLLAMA_HOST (any form Ollama takes), else http://127.0.0.1:11434, unless ollama.discover is set"`
-	Discover         []string      `yaml:"discover" help:"more engines: dns:HOST:PORT (every A/AAAA record) or docker:LABEL=VALUE (running containers), comma-separated"`
+	URL              string        `yaml:"url" help:"engine URLs, comma-separated, each may end #parallel=N (empty: $OLLAMA_HOST, else :11434)"`
+	Discover         []string      `yaml:"discover" help:"more engines, comma-separated: dns:HOST:PORT (every A/AAAA record), docker:LABEL=VALUE"`
 	DiscoverInterval time.Duration `yaml:"discover_interval" help:"how often dns: discovery resolves again"`
 	ConnectTimeout   time.Duration `yaml:"connect_timeout" help:"TCP connect timeout to Ollama"`
 	HeaderTimeout    time.Duration `yaml:"header_timeout" help:"time for Ollama to start answering (includes model load)"`
 	RequestTimeout   time.Duration `yaml:"request_timeout" help:"longest whole request to Ollama"`
-	HealthInterval   time.Duration `yaml:"health_interval" help:"how often readiness re-checks the vector store and logs changes"`
+	HealthInterval   time.Duration `yaml:"health_interval" help:"how often readiness re-checks the engines and the vector store, logging changes"`
 	PSInterval       time.Duration `yaml:"ps_interval" help:"how often each engine's loaded models (/api/ps) and liveness are checked"`
 	TagsInterval     time.Duration `yaml:"tags_interval" help:"how often each engine's models (/api/tags) are listed"`
 	LoadEstimate     time.Duration `yaml:"load_estimate" help:"model load time assumed until one is measured (routing waits for a loaded engine when sooner)"`
@@ -80,7 +80,7 @@ type Ollama struct {
 type Models struct {
 	Default   string            `yaml:"default" help:"chat model used when a request names none"`
 	Embedding string            `yaml:"embedding" help:"embedding model used when a request names none"`
-	Aliases   map[string]string `yaml:"aliases" help:"alias=model pairs, comma-separated in the environment; qwen3:coder is models.default unless set"`
+	Aliases   map[string]string `yaml:"aliases" help:"alias=model, comma-separated in the environment; unless set, qwen3:coder is models.default"`
 }
 
 // Queue is the admission queue in front of inference.
@@ -198,37 +198,50 @@ func readKeys(path string) ([]string, error) {
 	return keys, nil
 }
 
-// Validate reports the first setting that cannot work, naming it.
+// Validate reports every setting that cannot work, naming it.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
+	bad := badField(func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if c.Server.Listen == "" {
+	})
+	c.Server.validate(bad)
+	c.validateOllama(bad)
+	c.validateModelsQueue(bad)
+	return errors.Join(append(errs, c.sectionErrors()...)...)
+}
+
+// badField reports one invalid setting by its YAML path.
+type badField func(field, format string, args ...any)
+
+func (s Server) validate(bad badField) {
+	if s.Listen == "" {
 		bad("server.listen", "must not be empty")
 	}
-	if c.Server.BodyLimit < 1024 {
-		bad("server.body_limit", "%d is below 1024 bytes", c.Server.BodyLimit)
+	if s.BodyLimit < 1024 {
+		bad("server.body_limit", "%d is below 1024 bytes", s.BodyLimit)
 	}
-	if c.Server.DrainTimeout < 0 {
+	if s.DrainTimeout < 0 {
 		bad("server.drain_timeout", "must not be negative")
 	}
-	if c.Server.Linger < 0 {
+	if s.Linger < 0 {
 		bad("server.linger", "must not be negative")
 	}
-	if c.Server.MaxN < 1 || c.Server.MaxN > 128 {
-		bad("server.max_n", "%d is not between 1 and 128", c.Server.MaxN)
+	if s.MaxN < 1 || s.MaxN > 128 {
+		bad("server.max_n", "%d is not between 1 and 128", s.MaxN)
 	}
-	switch c.Server.LogLevel {
+	switch s.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("server.log_level", "%q is not debug, info, warn or error", c.Server.LogLevel)
+		bad("server.log_level", "%q is not debug, info, warn or error", s.LogLevel)
 	}
-	switch c.Server.LogFormat {
+	switch s.LogFormat {
 	case "text", "json":
 	default:
-		bad("server.log_format", "%q is not text or json", c.Server.LogFormat)
+		bad("server.log_format", "%q is not text or json", s.LogFormat)
 	}
+}
+
+func (c Config) validateOllama(bad badField) {
 	if _, err := pool.ParseTargets(c.engineURLs()); err != nil {
 		bad("ollama.url", "%v", err)
 	}
@@ -249,6 +262,10 @@ func (c Config) Validate() error {
 	if c.Ollama.HealthInterval <= 0 {
 		bad("ollama.health_interval", "must be positive")
 	}
+}
+
+// validateModelsQueue checks the models, queue and metrics sections.
+func (c Config) validateModelsQueue(bad badField) {
 	if c.Models.Default == "" {
 		bad("models.default", "must not be empty")
 	}
@@ -269,6 +286,12 @@ func (c Config) Validate() error {
 	if c.Metrics.Window < time.Second {
 		bad("metrics.window", "must be at least 1s")
 	}
+}
+
+// sectionErrors are the errors of the sections that validate themselves:
+// rag and scaling always, runpod and compose when they are used.
+func (c Config) sectionErrors() []error {
+	var errs []error
 	if err := c.RAG.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -285,7 +308,7 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Slots is the number of requests one engine takes at once, capped by

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -169,6 +170,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		want string
 	}{
 		{"unknown key", "server:\n  lisen: x\n", nil, "lisen"},
+		{"removed setting in the file", "scaling:\n  predictive:\n    backlog_drain: 1m\n", nil, "field backlog_drain not found"},
+		{"removed setting in the environment", "", map[string]string{"AURAX_SCALING_PREDICTIVE_WAIT_EPS": "0.02"}, "scaling.predictive.wait_eps (AURAX_SCALING_PREDICTIVE_WAIT_EPS): removed"},
 		{"bad duration", "", map[string]string{"AURAX_QUEUE_MAX_WAIT": "soon"}, "queue.max_wait"},
 		{"bad int", "", map[string]string{"AURAX_QUEUE_MAX_INFLIGHT": "many"}, "queue.max_inflight"},
 		{"bad url", "", map[string]string{"AURAX_OLLAMA_URL": "localhost:11434"}, "ollama.url"},
@@ -197,10 +200,15 @@ func TestSettingsListEveryField(t *testing.T) {
 	seen := map[string]bool{}
 	for _, s := range settings {
 		require.NotEmpty(t, s.Help, "setting %s has no help text", s.Path)
+		require.LessOrEqualf(t, utf8.RuneCountInString(s.Help), 100, "%s: help is one line of at most 100 characters", s.Path)
+		require.NotContains(t, s.Help, "\n", s.Path)
 		// Besides AURAX_*, two variables keep the names their platforms use.
 		require.True(t, strings.HasPrefix(s.Env, "AURAX_") || s.Env == "OLLAMA_NUM_PARALLEL" || s.Env == "RUNPOD_API_KEY", s.Env)
 		require.False(t, seen[s.Env], "duplicate env %s", s.Env)
 		seen[s.Env] = true
+	}
+	for _, path := range removedSettings {
+		require.False(t, seen[envName(path)], "%s is removed but still a setting", path)
 	}
 	require.True(t, seen["AURAX_API_KEYS"])
 	require.True(t, seen["AURAX_QUEUE_MAX_INFLIGHT"])

@@ -42,15 +42,37 @@ func walk(v reflect.Value, prefix string, out *[]Setting) {
 		}
 		env := f.Tag.Get("env")
 		if env == "" {
-			env = "AURAX_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
+			env = envName(path)
 		}
 		*out = append(*out, Setting{Path: path, Env: env, Help: f.Tag.Get("help"), Value: format(fv), field: fv})
 	}
 }
 
+// envName is a setting's variable unless its env tag names another.
+func envName(path string) string {
+	return "AURAX_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
+}
+
+// removedSettings no longer exist: the predictive policy's tuning became
+// constants (scaling/predictive.go, measured in scaling/SIMULATION.md). A
+// file that sets one fails as any unknown key does; the environment is
+// read by name, so applyEnv looks for these variables too rather than
+// ignore them.
+var removedSettings = []string{
+	"scaling.predictive.alpha", "scaling.predictive.beta", "scaling.predictive.utilization",
+	"scaling.predictive.peak_window", "scaling.predictive.peak_weight", "scaling.predictive.burst_z",
+	"scaling.predictive.burstiness_low", "scaling.predictive.burstiness_high",
+	"scaling.predictive.steady_window", "scaling.predictive.wait_eps", "scaling.predictive.backlog_drain",
+}
+
 func applyEnv(c *Config, lookup func(string) (string, bool)) error {
 	if lookup == nil {
 		return nil
+	}
+	for _, path := range removedSettings {
+		if _, ok := lookup(envName(path)); ok {
+			return fmt.Errorf("%s (%s): removed, the predictive policy's tuning is fixed (see scaling/SIMULATION.md)", path, envName(path))
+		}
 	}
 	for _, s := range Settings(c) {
 		raw, ok := lookup(s.Env)

@@ -37,7 +37,7 @@ type Config struct {
 	// Path is the embedded store's file.
 	Path string `yaml:"path" help:"the embedded store's file"`
 	// Search is the embedded store's search path: quantized or exact.
-	Search string       `yaml:"search" help:"embedded store search: quantized (4-bit scan, exact re-rank of the best 512; an eighth of the memory traffic) or exact (every float32 vector)"`
+	Search string       `yaml:"search" help:"embedded store search: quantized (4-bit scan, exact re-rank of the best 512) or exact"`
 	Qdrant QdrantConfig `yaml:"qdrant"`
 	// EmbedModel embeds documents and queries unless a collection says
 	// otherwise.
@@ -59,7 +59,7 @@ type Config struct {
 	Embed    EmbedConfig `yaml:"embed"`
 	// Aliases are model names that turn retrieval on by default: alias →
 	// "chatmodel@collection" (see ParseAlias).
-	Aliases map[string]string `yaml:"aliases" help:"models that answer with retrieval by default: name=chatmodel@collection pairs, comma-separated in the environment"`
+	Aliases map[string]string `yaml:"aliases" help:"models answering with retrieval: name=chatmodel@collection, comma-separated in the environment"`
 }
 
 // ParseAlias splits an alias target "chatmodel@collection" at its last '@'

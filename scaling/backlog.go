@@ -2,7 +2,8 @@ package scaling
 
 import "math"
 
-// Backlog-aware load, the predictive policy's option when BacklogDrain > 0.
+// Backlog-aware load: how the predictive policy counts a queue between the
+// burstiness thresholds (steady.go has its own rule for steady arrivals).
 //
 // A queue means one of two things. In a burst it grows while the capacity
 // stays put: more arrive than the ready replicas can serve, and every
@@ -18,17 +19,17 @@ import "math"
 // interval, and (for the current decision, where the ordered count is
 // known) no ordered replica is still starting; or when the capacity
 // (ordered, else ready) cannot serve the arrival flow and drain the queue
-// within BacklogDrain. Otherwise the load is the
+// within backlogDrain. Otherwise the load is the
 // flow (arrival rate × service time; in flight is the saturated capacity,
-// not the demand) plus ServiceS/BacklogDrain of a slot per queued request:
-// the slots that drain the backlog within BacklogDrain.
+// not the demand) plus ServiceS/backlogDrain of a slot per queued request:
+// the slots that drain the backlog within backlogDrain.
 
 // sampleLoad is the load s[j] asks for: in flight plus its queue, the
 // queue weighted as a burst or a backlog (see above). ordered is the
 // replica count ordered at s[j]'s time, or -1 when unknown.
 func (p *PredictivePolicy) sampleLoad(s []Observation, j, ordered int, f Forecast) float64 {
 	o := s[j]
-	if p.Cfg.BacklogDrain <= 0 || o.QueueDepth <= 0 || p.bursty(f) {
+	if o.QueueDepth <= 0 || p.bursty(f) {
 		return o.Load()
 	}
 	if p.burstQueue(s, j, ordered) || !p.drains(o, ordered, f) {
@@ -41,7 +42,7 @@ func (p *PredictivePolicy) sampleLoad(s []Observation, j, ordered int, f Forecas
 	if math.IsNaN(r) {
 		return o.Load()
 	}
-	w := min(1, f.ServiceS/p.Cfg.BacklogDrain.Seconds())
+	w := min(1, f.ServiceS/backlogDrain.Seconds())
 	return min(o.Load(), r*f.ServiceS+w*o.QueueDepth)
 }
 
@@ -69,7 +70,7 @@ func (p *PredictivePolicy) upLoad(s []Observation, cur int, f Forecast) float64 
 
 // drains reports whether the capacity (ordered, or o's ready replicas when
 // ordered is unknown) serves o's arrival flow and drains its queue within
-// BacklogDrain. A queue it cannot drain counts in full.
+// backlogDrain. A queue it cannot drain counts in full.
 func (p *PredictivePolicy) drains(o Observation, ordered int, f Forecast) bool {
 	if math.IsNaN(o.ArrivalRate) {
 		return false
@@ -78,5 +79,5 @@ func (p *PredictivePolicy) drains(o Observation, ordered int, f Forecast) bool {
 		ordered = o.Replicas
 	}
 	surplus := float64(ordered)*f.SlotsPerReplica - o.ArrivalRate*f.ServiceS
-	return surplus > 0 && o.QueueDepth*f.ServiceS <= surplus*p.Cfg.BacklogDrain.Seconds()
+	return surplus > 0 && o.QueueDepth*f.ServiceS <= surplus*backlogDrain.Seconds()
 }

@@ -61,30 +61,22 @@ func TestForecastBurstinessAndMedianService(t *testing.T) {
 }
 
 func TestPeakWeightFollowsBurstiness(t *testing.T) {
-	c := DefaultConfig().Predictive
-	require.Equal(t, 0.05, c.BurstinessLow)
-	require.Equal(t, 0.3, c.BurstinessHigh)
-	p := &PredictivePolicy{Cfg: c}
-	off := &PredictivePolicy{Cfg: c}
-	off.Cfg.BurstinessLow = 0
+	p := &PredictivePolicy{Cfg: DefaultConfig().Predictive}
 	for _, tc := range []struct {
-		p          *PredictivePolicy
 		burstiness float64
 		weight     float64
 		bursty     bool
 	}{
-		{p, math.NaN(), 1, false}, // unknown: the full peak memory, queues not treated as bursts yet
-		{p, 0.005, 0, false},      // Poisson-like (the conversation trace: 0 to 0.02)
-		{p, 0.05, 0, false},
-		{p, 0.175, 0.5, false},
-		{p, 0.3, 1, true},
-		{p, 2, 1, true},        // the code trace: 0.7 to 6
-		{off, 0.005, 1, false}, // gate off: always the full peak memory
-		{off, 2, 1, false},
+		{math.NaN(), 1, false}, // unknown: the full peak memory, queues not treated as bursts yet
+		{0.005, 0, false},      // Poisson-like (the conversation trace: 0 to 0.02)
+		{0.05, 0, false},
+		{0.175, 0.5, false},
+		{0.3, 1, true},
+		{2, 1, true}, // the code trace: 0.7 to 6
 	} {
 		f := Forecast{Burstiness: tc.burstiness}
-		require.InDeltaf(t, tc.weight, tc.p.peakWeight(f), 1e-9, "peakWeight(B=%v, low=%v)", tc.burstiness, tc.p.Cfg.BurstinessLow)
-		require.Equalf(t, tc.bursty, tc.p.bursty(f), "bursty(B=%v, low=%v)", tc.burstiness, tc.p.Cfg.BurstinessLow)
+		require.InDeltaf(t, tc.weight, p.peakWeight(f), 1e-9, "peakWeight(B=%v)", tc.burstiness)
+		require.Equalf(t, tc.bursty, p.bursty(f), "bursty(B=%v)", tc.burstiness)
 	}
 }
 
@@ -93,7 +85,6 @@ func TestPeakWeightFollowsBurstiness(t *testing.T) {
 func TestBurstyQueueCountsInFull(t *testing.T) {
 	p := backlogPolicy()
 	s := []Observation{qobs(0, 4, 16, 100, 6), qobs(1, 4, 16, 100, 6)} // a queue 12 ordered replicas drain
-	p.Cfg.BacklogDrain = 5 * time.Minute
 	between := p.sampleLoad(s, 1, 12, Forecast{ServiceS: 5, SlotsPerReplica: 4, Burstiness: 0.1})
 	burst := p.sampleLoad(s, 1, 12, Forecast{ServiceS: 5, SlotsPerReplica: 4, Burstiness: 1})
 	require.Equal(t, 116.0, burst, "bursty: in flight + queue")

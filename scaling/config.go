@@ -69,27 +69,15 @@ type Target struct {
 	Stabilization      time.Duration `yaml:"stabilization" help:"scale-down takes the highest recommendation of this window"`
 }
 
-// Predictive sizes for forecast arrivals over the cold start.
+// Predictive sizes for forecast arrivals over the cold start. Its tuning
+// (Holt smoothing, the peak window, the burstiness gate, the steady and
+// backlog sizing) is constants in predictive.go, measured in SIMULATION.md.
 type Predictive struct {
 	ColdStart       time.Duration `yaml:"cold_start" help:"time a new replica takes to serve"`
-	Alpha           float64       `yaml:"alpha" help:"Holt level smoothing (0..1]"`
-	Beta            float64       `yaml:"beta" help:"Holt trend smoothing [0..1]"`
-	Utilization     float64       `yaml:"utilization" help:"slot utilisation the size aims at"`
-	PeakWindow      time.Duration `yaml:"peak_window" help:"headroom: plan for the highest arrival rate of this window"`
-	PeakWeight      float64       `yaml:"peak_weight" help:"share of the recent peak rate planned for [0..1]"`
-	BurstZ          float64       `yaml:"burst_z" help:"headroom: plan for the mean rate of the peak window plus this many standard deviations"`
-	BurstinessLow   float64       `yaml:"burstiness_low" help:"burstiness gate: at or below this excess squared coefficient of variation of the arrival rate (Allan variance of per-interval arrivals less their Poisson noise, over the mean squared; 0 = Poisson) arrivals are steady: Erlang-C sizing on the offered load, no peak memory; 0: gate off, always the peak memory"`
-	BurstinessHigh  float64       `yaml:"burstiness_high" help:"burstiness gate: at or above this arrivals are bursty: the full peak memory, every queued request a missing slot (between low and high the peak memory is weighted linearly)"`
-	DownWindow      time.Duration `yaml:"down_window" help:"scale in only below the highest need of this window"`
+	DownWindow      time.Duration `yaml:"down_window" help:"scale in only to the need measured over this whole window"`
 	ServiceTime     time.Duration `yaml:"service_time" help:"request service time used until one is measured"`
 	SlotsPerReplica int           `yaml:"slots_per_replica" help:"slots assumed until observed"`
-	// Steady sizing (see steady.go), for arrivals the burstiness gate
-	// calls steady: Erlang-C on the offered load measured over SteadyWindow.
-	SteadyWindow time.Duration `yaml:"steady_window" help:"steady arrivals: the offered load (arrival rate × service time) is averaged over this window"`
-	SLOWait      time.Duration `yaml:"slo_wait" help:"steady arrivals: the queue wait the Erlang-C headroom is for"`
-	WaitEps      float64       `yaml:"wait_eps" help:"steady arrivals: share of requests allowed to wait longer than slo_wait (0..1)"`
-	// Backlog handling: steady.go (steady arrivals), backlog.go (in between).
-	BacklogDrain time.Duration `yaml:"backlog_drain" help:"a queue that breaks the wait SLO is drained within this long: under steady arrivals, replicas are added for what the capacity already ordered cannot drain (after its cold start) in this long; between the burstiness thresholds a queue that is not a burst and that the ordered capacity drains in this long counts as service_time/backlog_drain of a slot per request (0: off, every queued request is a busy slot)"`
+	SLOWait         time.Duration `yaml:"slo_wait" help:"the queue wait sized for: Erlang-C headroom, and a longer queue is drained"`
 }
 
 // Profile names.
@@ -152,18 +140,7 @@ func DefaultConfig() Config {
 		},
 		Predictive: Predictive{
 			ColdStart:       60 * time.Second,
-			Alpha:           0.5,
-			Beta:            0.2,
-			Utilization:     1,
-			PeakWindow:      10 * time.Minute,
-			PeakWeight:      1,
-			BurstZ:          2,
-			BurstinessLow:   0.05,
-			BurstinessHigh:  0.3,
-			BacklogDrain:    30 * time.Second,
-			SteadyWindow:    5 * time.Minute,
 			SLOWait:         2 * time.Second,
-			WaitEps:         0.01,
 			DownWindow:      10 * time.Minute,
 			ServiceTime:     2 * time.Second,
 			SlotsPerReplica: 4,
@@ -220,11 +197,24 @@ func (c Config) Resolved() Config {
 
 // Validate reports every invalid field, naming it by its YAML path.
 func (c Config) Validate() error {
-	r := c.Resolved()
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("scaling.%s: "+format, append([]any{field}, args...)...))
 	}
+	c.validateSources(bad)
+	c.validateLoop(bad)
+	c.Thresholds.validate(bad)
+	c.Resolved().Target.validate(bad)
+	c.Predictive.validate(bad)
+	return errors.Join(errs...)
+}
+
+// badField reports one invalid field by its path under scaling.
+type badField func(field, format string, args ...any)
+
+// validateSources checks the profile, the policy and where observations
+// come from and decisions go.
+func (c Config) validateSources(bad badField) {
 	switch c.Profile {
 	case ProfileDev, ProfileStaging, ProfileProd:
 	default:
@@ -256,6 +246,11 @@ func (c Config) Validate() error {
 	if c.PeerTimeout <= 0 {
 		bad("peer_timeout", "must be positive")
 	}
+}
+
+// validateLoop checks the loop's timing, bounds, cooldowns and retries.
+func (c Config) validateLoop(bad badField) {
+	r := c.Resolved()
 	if c.Interval <= 0 {
 		bad("interval", "must be positive")
 	}
@@ -283,24 +278,30 @@ func (c Config) Validate() error {
 	if c.RetryBackoff < 0 {
 		bad("retry_backoff", "must not be negative")
 	}
-	for i, s := range c.Thresholds.Up {
+}
+
+func (t Thresholds) validate(bad badField) {
+	for i, s := range t.Up {
 		if ru, err := ParseRule(s); err != nil {
 			bad(fmt.Sprintf("thresholds.up[%d]", i), "%v", err)
 		} else if ru.Step < 0 {
 			bad(fmt.Sprintf("thresholds.up[%d]", i), "step %d must not be negative", ru.Step)
 		}
 	}
-	for i, s := range c.Thresholds.Down {
+	for i, s := range t.Down {
 		if ru, err := ParseRule(s); err != nil {
 			bad(fmt.Sprintf("thresholds.down[%d]", i), "%v", err)
 		} else if ru.Step > 0 {
 			bad(fmt.Sprintf("thresholds.down[%d]", i), "step %d must not be positive", ru.Step)
 		}
 	}
-	if m := c.Thresholds.DownMatch; m != "all" && m != "any" {
+	if m := t.DownMatch; m != "all" && m != "any" {
 		bad("thresholds.down_match", "%q is not all or any", m)
 	}
-	t := r.Target
+}
+
+// validate checks a resolved Target (its concurrency from the profile).
+func (t Target) validate(bad badField) {
 	if t.TargetConcurrency <= 0 {
 		bad("target.target_concurrency", "must be positive")
 	}
@@ -311,30 +312,14 @@ func (c Config) Validate() error {
 	if t.Stabilization < 0 {
 		bad("target.stabilization", "must not be negative")
 	}
-	p := c.Predictive
+}
+
+func (p Predictive) validate(bad badField) {
 	if p.ColdStart < 0 {
 		bad("predictive.cold_start", "must not be negative")
 	}
-	if !(p.Alpha > 0 && p.Alpha <= 1) {
-		bad("predictive.alpha", "%g is not in (0, 1]", p.Alpha)
-	}
-	if !(p.Beta >= 0 && p.Beta <= 1) {
-		bad("predictive.beta", "%g is not in [0, 1]", p.Beta)
-	}
-	if !(p.Utilization > 0 && p.Utilization <= 1) {
-		bad("predictive.utilization", "%g is not in (0, 1]", p.Utilization)
-	}
-	if p.BurstZ < 0 {
-		bad("predictive.burst_z", "%g is negative", p.BurstZ)
-	}
-	if p.BurstinessLow < 0 || (p.BurstinessLow > 0 && p.BurstinessHigh <= p.BurstinessLow) {
-		bad("predictive.burstiness_high", "%g must be above burstiness_low %g (and low not negative)", p.BurstinessHigh, p.BurstinessLow)
-	}
-	if !(p.PeakWeight >= 0 && p.PeakWeight <= 1) {
-		bad("predictive.peak_weight", "%g is not in [0, 1]", p.PeakWeight)
-	}
-	if p.PeakWindow < 0 || p.DownWindow < 0 {
-		bad("predictive", "peak_window and down_window must not be negative")
+	if p.DownWindow < 0 {
+		bad("predictive.down_window", "must not be negative")
 	}
 	if p.ServiceTime <= 0 {
 		bad("predictive.service_time", "must be positive")
@@ -342,11 +327,7 @@ func (c Config) Validate() error {
 	if p.SlotsPerReplica <= 0 {
 		bad("predictive.slots_per_replica", "must be positive")
 	}
-	if p.SteadyWindow < 0 || p.SLOWait < 0 || p.BacklogDrain < 0 {
-		bad("predictive", "steady_window, slo_wait and backlog_drain must not be negative")
+	if p.SLOWait < 0 {
+		bad("predictive.slo_wait", "must not be negative")
 	}
-	if !(p.WaitEps > 0 && p.WaitEps < 1) {
-		bad("predictive.wait_eps", "%g is not in (0, 1)", p.WaitEps)
-	}
-	return errors.Join(errs...)
 }

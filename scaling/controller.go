@@ -222,12 +222,7 @@ func (c *Controller) Tick(ctx context.Context) {
 			Rule: c.manual.Reason, Note: "manual override until " + c.manual.Until.Format(time.RFC3339)}
 	}
 	if oerr == nil {
-		c.st.History = append(c.st.History, obs)
-		cut := 0
-		for cut < len(c.st.History) && now.Sub(c.st.History[cut].Time) > c.policy.Lookback()+c.cfg.Interval {
-			cut++
-		}
-		c.st.History = c.st.History[cut:]
+		c.st.Observed(obs, now, c.policy.Lookback()+c.cfg.Interval)
 	}
 	c.desired = dec.Desired
 	c.m.desired.Set(float64(dec.Desired))
@@ -284,12 +279,8 @@ func (c *Controller) applied(now time.Time, cur int, dec Decision) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := dir(cur, dec.Desired)
-	if d == Up {
-		c.st.LastUp = now
-	} else {
-		c.st.LastDown = now
-	}
-	c.st.Current = dec.Desired
+	c.st.Current = cur // the count just read (a manual override reads it between ticks)
+	c.st.Applied(dec.Desired, now)
 	if c.ready == nil {
 		c.m.active.Set(float64(dec.Desired))
 	}

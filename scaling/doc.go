@@ -6,6 +6,7 @@
 //
 // Policies: "thresholds" (the seed's rule tables), "target" (target tracking
 // on concurrency per replica) and "predictive" (a Holt forecast of arrivals
-// over the cold start plus burst headroom). The same Decide code runs inside
-// the trace simulator in scaling/sim.
+// over the cold start with a peak memory when they are bursty, Erlang C on
+// the offered load when they are steady). The same Decide code and State
+// bookkeeping run inside the trace simulator in scaling/sim.
 package scaling

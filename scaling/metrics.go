@@ -2,8 +2,10 @@ package scaling
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Reasons are the event reasons of aurax_scaling_events_total.
-var Reasons = []string{"cpu", "memory", "queue", "latency", "errors", "target", "predictive", "manual"}
+// Reasons are the event reasons of aurax_scaling_events_total: a signal
+// of the thresholds policy, a policy, an operator's override, or the
+// bounds a count outside them is moved into (Limits.Finish).
+var Reasons = []string{"cpu", "memory", "queue", "latency", "errors", "target", "predictive", "manual", "limits"}
 
 // Decision results of aurax_scaling_decisions_total.
 const (

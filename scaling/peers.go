@@ -173,18 +173,23 @@ func (l *LowestAddress) Leader(ctx context.Context) (string, bool, error) {
 		return "", false, errors.New("no peers resolved")
 	}
 	leader := addrs[0]
-	if l.Self != "" {
-		return leader, leader == l.Self, nil
-	}
-	local := l.Local
-	if local == nil {
-		local = interfaceAddrs
-	}
-	mine, err := local()
+	mine, err := l.mine()
 	if err != nil {
 		return leader, false, err
 	}
 	return leader, slices.Contains(mine, leader), nil
+}
+
+// mine are this replica's addresses: Self, or (empty) every address of
+// this host's interfaces.
+func (l *LowestAddress) mine() ([]string, error) {
+	if l.Self != "" {
+		return []string{l.Self}, nil
+	}
+	if l.Local != nil {
+		return l.Local()
+	}
+	return interfaceAddrs()
 }
 
 func interfaceAddrs() ([]string, error) {
@@ -209,15 +214,9 @@ func (l *LowestAddress) Gateways(ctx context.Context) (self, n int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	mine := []string{l.Self}
-	if l.Self == "" {
-		local := l.Local
-		if local == nil {
-			local = interfaceAddrs
-		}
-		if mine, err = local(); err != nil {
-			return 0, 0, err
-		}
+	mine, err := l.mine()
+	if err != nil {
+		return 0, 0, err
 	}
 	for i, a := range addrs {
 		if slices.Contains(mine, a) {
@@ -233,15 +232,9 @@ func (l *LowestAddress) Others(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	mine := []string{l.Self}
-	if l.Self == "" {
-		local := l.Local
-		if local == nil {
-			local = interfaceAddrs
-		}
-		if mine, err = local(); err != nil {
-			return nil, err
-		}
+	mine, err := l.mine()
+	if err != nil {
+		return nil, err
 	}
 	return slices.DeleteFunc(addrs, func(a string) bool { return slices.Contains(mine, a) }), nil
 }

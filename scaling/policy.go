@@ -51,6 +51,33 @@ type State struct {
 	StaleAfter time.Duration // an observation older than this is stale
 }
 
+// Applied records that the replicas changed to n at now, the bookkeeping
+// the cooldowns read: a scale-up starts the up cooldown, either direction
+// the scale-down delay. n equal to Current changes nothing. The controller
+// and the simulator both keep their State with it.
+func (s *State) Applied(n int, now time.Time) {
+	switch {
+	case n > s.Current:
+		s.LastUp = now
+	case n < s.Current:
+		s.LastDown = now
+	default:
+		return
+	}
+	s.Current = n
+}
+
+// Observed appends obs to History and drops the observations older than
+// keep at now (a policy's Lookback plus one interval keeps its window full).
+func (s *State) Observed(obs Observation, now time.Time, keep time.Duration) {
+	s.History = append(s.History, obs)
+	cut := 0
+	for cut < len(s.History) && now.Sub(s.History[cut].Time) > keep {
+		cut++
+	}
+	s.History = s.History[cut:]
+}
+
 func (s State) lastChange() time.Time {
 	if s.LastUp.After(s.LastDown) {
 		return s.LastUp
@@ -73,7 +100,7 @@ const (
 type Decision struct {
 	Desired   int       `json:"desired"`
 	Direction Direction `json:"direction"`
-	Reason    string    `json:"reason,omitempty"` // cpu, memory, queue, latency, errors, target, predictive, manual
+	Reason    string    `json:"reason,omitempty"` // one of Reasons
 	Rule      string    `json:"rule,omitempty"`
 	Note      string    `json:"note,omitempty"`
 }
@@ -128,7 +155,9 @@ func stale(obs Observation, st State, now time.Time) bool {
 }
 
 // Finish turns a wish into a Decision: clamps to Min/Max and MaxStep and
-// holds inside cooldowns. Scale-in is refused when scaleInOK is false.
+// holds inside cooldowns (st's LastUp and LastDown, see State.Applied). A
+// count already outside [Min, Max] moves in at once, reason "limits" when
+// the policy gave none.
 func (l Limits) Finish(cur, want int, reason, rule string, st State, now time.Time) Decision {
 	d := Decision{Desired: cur, Direction: None, Reason: reason, Rule: rule}
 	// Out of bounds (config changed, manual override expired): move in now.
@@ -172,11 +201,6 @@ func dir(cur, want int) Direction {
 		return Down
 	}
 	return None
-}
-
-// hold is a decision to keep cur, saying why.
-func hold(cur int, note string) Decision {
-	return Decision{Desired: cur, Direction: None, Note: note}
 }
 
 // series is History plus the current observation, oldest first, restricted

@@ -11,10 +11,10 @@ import (
 // noise of counting).
 //
 // Such a load is best described by its offered load A = λ·S erlangs: the
-// arrival rate λ averaged over SteadyWindow times the service time S
+// arrival rate λ averaged over steadyWindow times the service time S
 // measured over the same window (Little's law on the slots: Σ in flight /
 // Σ completed). The slots it needs follow from the M/M/c queue (Erlang C):
-// the fewest c with which at most WaitEps of requests wait longer than
+// the fewest c with which at most waitEps of requests wait longer than
 // SLOWait. That headroom covers the Poisson noise of the arrivals, which a
 // plan for the highest 15 s rate (or mean + 2σ of 15 s rates) pays for
 // twice. Real loads queue more or less than M/M/c (service times less
@@ -42,7 +42,7 @@ type SteadySizing struct {
 	QueueFactor float64
 }
 
-// steadyAt sizes for the window (SteadyWindow, or the last minute, or the
+// steadyAt sizes for the window (steadyWindow, or the last minute, or the
 // down window) of s ending at s[j].
 func (p *PredictivePolicy) steadyAt(s []Observation, j int, window time.Duration, f Forecast) SteadySizing {
 	z := SteadySizing{ServiceS: f.ServiceS, QueueFactor: f.QueueFactor}
@@ -70,7 +70,7 @@ func (p *PredictivePolicy) steadyAt(s []Observation, j int, window time.Duration
 		limit = 4*int(math.Ceil(z.Offered)) + 64
 	}
 	if z.Offered > 0 {
-		z.Slots = SlotsFor(z.Offered, z.ServiceS*f.QueueFactor, p.Cfg.SLOWait.Seconds(), p.Cfg.WaitEps, limit)
+		z.Slots = SlotsFor(z.Offered, z.ServiceS*f.QueueFactor, p.Cfg.SLOWait.Seconds(), waitEps, limit)
 	}
 	z.Replicas = int(math.Ceil(float64(z.Slots)/f.SlotsPerReplica - 1e-9))
 	return z
@@ -109,7 +109,7 @@ func (p *PredictivePolicy) queueFactor(s []Observation, f Forecast) float64 {
 		if o.Slots <= 0 || o.Missing > 0 || math.IsNaN(o.QueueDepth) || filledFromQueue(s, i) {
 			continue
 		}
-		a := p.steadyAt(s, i, p.Cfg.SteadyWindow, g).Offered
+		a := p.steadyAt(s, i, steadyWindow, g).Offered
 		c := float64(o.Slots)
 		if a <= 0 || a >= c {
 			continue
@@ -160,12 +160,12 @@ func (p *PredictivePolicy) steadyDown(s []Observation, cur int, now time.Time, f
 // of the steady window, or of the last minute when its arrivals exceed the
 // window's rate by more than three standard deviations of Poisson counting
 // (a real shift, not noise); plus the slots that drain the queue within
-// BacklogDrain. A queue the headroom absorbs adds nothing: under Poisson
+// backlogDrain. A queue the headroom absorbs adds nothing: under Poisson
 // arrivals short queues are expected, and sizing on each would order a
 // replica for every fluctuation.
 func (p *PredictivePolicy) steadyUp(s []Observation, cur int, f Forecast) (SteadySizing, float64, int) {
 	last := len(s) - 1
-	z := p.steadyAt(s, last, p.Cfg.SteadyWindow, f)
+	z := p.steadyAt(s, last, steadyWindow, f)
 	short := p.steadyAt(s, last, time.Minute, f)
 	if short.Rate > z.Rate && z.Rate > 0 {
 		// Arrivals in the last minute (each rate covers one interval)
@@ -183,7 +183,7 @@ func (p *PredictivePolicy) steadyUp(s []Observation, cur int, f Forecast) (Stead
 	queue := 0.0
 	o := s[last]
 	breach := o.QueueDepth > 0 && o.Slots > 0 && o.QueueDepth*z.ServiceS/float64(o.Slots) > p.Cfg.SLOWait.Seconds()
-	if breach && p.Cfg.BacklogDrain > 0 {
+	if breach {
 		// The queue breaks the wait SLO now: a backlog (a start under load, a
 		// shift the window has not caught up with). Size for the flow of
 		// the last minute, if higher, and drain the backlog.
@@ -193,12 +193,12 @@ func (p *PredictivePolicy) steadyUp(s []Observation, cur int, f Forecast) (Stead
 		}
 		// The backlog's work (queue × service time) must be done, beyond
 		// the flow, by the ready slots over the next cold start plus
-		// BacklogDrain and by the slots ordered (current and Erlang
-		// sizing) over BacklogDrain once they are ready; replicas ordered
-		// now do the rest within BacklogDrain. A start-up backlog must not
+		// backlogDrain and by the slots ordered (current and Erlang
+		// sizing) over backlogDrain once they are ready; replicas ordered
+		// now do the rest within backlogDrain. A start-up backlog must not
 		// order replicas that sit idle through the scale-down delay once
 		// the capacity already ordered has drained it.
-		drain := p.Cfg.BacklogDrain.Seconds()
+		drain := backlogDrain.Seconds()
 		ordered := float64(max(cur, z.Replicas)) * f.SlotsPerReplica
 		ready := float64(o.Slots)
 		spare := (ready-z.Offered)*(p.Cfg.ColdStart.Seconds()+drain) + max(0, ordered-ready)*drain
@@ -216,7 +216,7 @@ func (p *PredictivePolicy) decideSteady(obs Observation, st State, now time.Time
 	f.QueueFactor = p.queueFactor(s, f)
 	z, queue, want := p.steadyUp(s, cur, f)
 	rule := fmt.Sprintf("steady arrivals (burstiness %.3f): %.2f/s × %.2fs = %.1f erlangs -> %d slots (Erlang C, P(wait > %s) ≤ %g, queue factor %.2f), queue %.0f drains in %s with %.1f slots -> %d",
-		f.Burstiness, z.Rate, z.ServiceS, z.Offered, z.Slots, p.Cfg.SLOWait, p.Cfg.WaitEps, f.QueueFactor, obs.QueueDepth, p.Cfg.BacklogDrain, queue, want)
+		f.Burstiness, z.Rate, z.ServiceS, z.Offered, z.Slots, p.Cfg.SLOWait, waitEps, f.QueueFactor, obs.QueueDepth, backlogDrain, queue, want)
 	if want > cur {
 		return p.Limits.Finish(cur, want, "predictive", rule, st, now)
 	}

@@ -45,7 +45,7 @@ func TestSteadyErlangSizing(t *testing.T) {
 	require.Zero(t, p.peakWeight(f), "a constant rate is steady")
 	require.InDelta(t, 1, p.queueFactor(s, f), 1e-9, "the queue M/M/c predicts: factor 1")
 	f.QueueFactor = 1
-	z := p.steadyAt(s, len(s)-1, p.Cfg.SteadyWindow, f)
+	z := p.steadyAt(s, len(s)-1, steadyWindow, f)
 	require.InDelta(t, 25, z.Offered, 1e-9)
 	slots := SlotsFor(25, 5, 2, 0.01, 1000)
 	require.Equal(t, slots, z.Slots)
@@ -89,7 +89,7 @@ func TestQueueFactor(t *testing.T) {
 	// A larger factor stretches the wait tail: more slots.
 	g := f
 	g.QueueFactor = 2
-	require.Greater(t, p.steadyAt(base, len(base)-1, p.Cfg.SteadyWindow, g).Slots, p.steadyAt(base, len(base)-1, p.Cfg.SteadyWindow, f).Slots)
+	require.Greater(t, p.steadyAt(base, len(base)-1, steadyWindow, g).Slots, p.steadyAt(base, len(base)-1, steadyWindow, f).Slots)
 }
 
 // The last minute's arrivals far above the window's rate are a shift, not

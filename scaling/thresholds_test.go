@@ -202,6 +202,30 @@ func TestParseRule(t *testing.T) {
 	}
 }
 
+// FuzzParseRule: a rule from a file or the environment either fails with
+// an error or parses to a rule that its own text parses to again, with a
+// known signal and comparison and a finite value.
+func FuzzParseRule(f *testing.F) {
+	for _, s := range append(DefaultConfig().Thresholds.Up, DefaultConfig().Thresholds.Down...) {
+		f.Add(s)
+	}
+	f.Add("queue_per_replica >= 2.5 for 90s step +3")
+	f.Add("error_rate == 0 step -1 advisory")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRule(s)
+		if err != nil {
+			return
+		}
+		require.Contains(t, ruleSignals, r.Signal)
+		require.Contains(t, []string{">", ">=", "<", "<=", "=="}, r.Op)
+		require.False(t, math.IsNaN(r.Value) || math.IsInf(r.Value, 0), "value %v", r.Value)
+		require.True(t, r.Step != 0 || r.Advisory, "neither a step nor advisory")
+		again, err := ParseRule(r.Text)
+		require.NoError(t, err, "ParseRule(%q) of its own text", r.Text)
+		require.Equal(t, r, again)
+	})
+}
+
 func TestTargetPolicy(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Profile = ProfileProd

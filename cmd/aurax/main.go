@@ -5,6 +5,9 @@
 // Usage:
 //
 //	aurax [serve] [flags]     start the server (the default)
+//	aurax runpod-worker       run as a RunPod Serverless queue worker
+//	aurax ingest, search      add files to a RAG collection, search one
+//	aurax simulate            replay a request trace through the scaling policies
 //	aurax version             print the version (also --version)
 //	aurax healthcheck         exit 0 iff the local server is ready
 //	aurax testmodel           write the tiny test GGUF models

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/aurax/aurax/config"
@@ -18,6 +19,29 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// replicaBase is what serve and runpod-worker both start from.
+type replicaBase struct {
+	logger  *slog.Logger
+	reg     *prometheus.Registry
+	m       *metrics.Metrics
+	engines *pool.Pool
+}
+
+// startReplica builds the logger, the metrics on a registry of their own
+// and the engine pool; closeFn releases the pool's Docker client, then the
+// metrics (NVML).
+func startReplica(cfg config.Config) (b replicaBase, closeFn func(), err error) {
+	b.logger = newLogger(cfg.Server, os.Stderr)
+	b.reg, b.m = newMetrics(cfg, b.logger)
+	engines, closePool, err := newPool(cfg, b.logger, b.reg)
+	if err != nil {
+		b.m.Close()
+		return b, nil, err
+	}
+	b.engines = engines
+	return b, func() { closePool(); b.m.Close() }, nil
+}
 
 // newMetrics is one replica's registry and metrics with the configured
 // options; the caller closes the metrics (NVML).

@@ -34,17 +34,15 @@ func runRunPodWorker(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Server, os.Stderr)
-	reg, m := newMetrics(cfg, logger)
-	defer m.Close()
-	// Workers run no controller: it runs in one process outside them and
-	// sets the endpoint's bounds through RunPod's API.
-	engines, closePool, err := newPool(cfg, logger, reg)
+	base, closeBase, err := startReplica(cfg)
 	if err != nil {
 		return err
 	}
-	defer closePool()
-	srv, closeServer, err := buildServer(cfg, logger, reg, m, engines, nil)
+	defer closeBase()
+	logger := base.logger
+	// Workers run no controller: it runs in one process outside them and
+	// sets the endpoint's bounds through RunPod's API.
+	srv, closeServer, err := buildServer(cfg, logger, base.reg, base.m, base.engines, nil)
 	if err != nil {
 		return err
 	}

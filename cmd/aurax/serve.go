@@ -144,14 +144,12 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Server, os.Stderr)
-	reg, m := newMetrics(cfg, logger)
-	defer m.Close()
-	engines, closePool, err := newPool(cfg, logger, reg)
+	base, closeBase, err := startReplica(cfg)
 	if err != nil {
 		return err
 	}
-	defer closePool()
+	defer closeBase()
+	logger, reg, m, engines := base.logger, base.reg, base.m, base.engines
 	ctrl, closeProvider, err := newController(cfg, m, reg, logger, engines)
 	if err != nil {
 		return err

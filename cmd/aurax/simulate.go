@@ -38,18 +38,54 @@ type simSettings struct {
 	Price      float64 `yaml:"price"`
 }
 
+// simRun is one simulate command: its options and flags.
+type simRun struct {
+	opt                        sim.Options
+	trace, policy, out, static string
+	rateScale, timeScale       float64
+	asJSON, quiet              bool
+}
+
 func runSimulate(args []string) error {
-	opt := sim.DefaultOptions()
+	r, err := parseSimulate(args)
+	if err != nil {
+		return err
+	}
+	reqs, err := r.requests()
+	if err != nil {
+		return err
+	}
+	names, err := r.policies(reqs)
+	if err != nil {
+		return err
+	}
+	if !r.quiet {
+		r.opt.Progress = func(p string, frac float64) { fmt.Fprintf(os.Stderr, "\rsimulating %-12s %3.0f%%", p, 100*frac) }
+	}
+	results, err := sim.RunAll(reqs, names, r.opt)
+	if !r.quiet {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	return r.report(results)
+}
+
+// parseSimulate reads the flags and the --config file, and checks them.
+func parseSimulate(args []string) (*simRun, error) {
+	r := &simRun{opt: sim.DefaultOptions()}
+	opt := &r.opt
 	fs := newFlagSet("simulate")
-	trace := fs.String("trace", "", "trace CSV: Azure (TIMESTAMP,ContextTokens,GeneratedTokens) or offsets in seconds[,prompt,generated]")
+	fs.StringVar(&r.trace, "trace", "", "trace CSV: Azure (TIMESTAMP,ContextTokens,GeneratedTokens) or offsets in seconds[,prompt,generated]")
 	configFile := fs.String("config", "", "YAML file with a scaling: section (AURAX config) and a simulate: section")
-	policy := fs.String("policy", "", "policy name, comma-separated names, or all (default: the configured policy)")
-	rateScale := fs.Float64("rate-scale", 1, "multiply the arrival rate")
-	timeScale := fs.Float64("time-scale", 1, "compress time (2: twice as fast)")
-	out := fs.String("out", "", "directory for the SVG plot and results.json")
-	asJSON := fs.Bool("json", false, "one JSON object per policy per line")
-	static := fs.String("static", "", "static:N sizes for --policy all, comma-separated (default: around the oracle's peak)")
-	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	fs.StringVar(&r.policy, "policy", "", "policy name, comma-separated names, or all (default: the configured policy)")
+	fs.Float64Var(&r.rateScale, "rate-scale", 1, "multiply the arrival rate")
+	fs.Float64Var(&r.timeScale, "time-scale", 1, "compress time (2: twice as fast)")
+	fs.StringVar(&r.out, "out", "", "directory for the SVG plot and results.json")
+	fs.BoolVar(&r.asJSON, "json", false, "one JSON object per policy per line")
+	fs.StringVar(&r.static, "static", "", "static:N sizes for --policy all, comma-separated (default: around the oracle's peak)")
+	fs.BoolVar(&r.quiet, "quiet", false, "no progress on stderr")
 	fs.IntVar(&opt.Model.Slots, "slots", opt.Model.Slots, "concurrent requests per replica")
 	fs.Float64Var(&opt.Model.PrefillTPS, "prefill-tps", opt.Model.PrefillTPS, "prompt tokens per second per request")
 	fs.Float64Var(&opt.Model.DecodeTPS, "decode-tps", opt.Model.DecodeTPS, "generated tokens per second per request")
@@ -60,80 +96,86 @@ func runSimulate(args []string) error {
 	fs.Float64Var(&opt.Target, "target", opt.Target, "SLO attainment target")
 	fs.Float64Var(&opt.Price, "price", opt.Price, "USD per replica-hour")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	if *trace == "" {
-		return usageErrorf("--trace is required (see 'aurax simulate --help')")
+	if r.trace == "" {
+		return nil, usageErrorf("--trace is required (see 'aurax simulate --help')")
 	}
 	if *configFile != "" {
-		if err := loadSimConfig(*configFile, &opt); err != nil {
-			return err
+		if err := loadSimConfig(*configFile, opt); err != nil {
+			return nil, err
 		}
 	}
 	if err := opt.Scaling.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	if opt.Model.Slots < 1 || opt.Model.PrefillTPS <= 0 || opt.Model.DecodeTPS <= 0 || *rateScale <= 0 || *timeScale <= 0 {
-		return usageErrorf("--slots, --prefill-tps, --decode-tps, --rate-scale and --time-scale must be positive")
+	if opt.Model.Slots < 1 || opt.Model.PrefillTPS <= 0 || opt.Model.DecodeTPS <= 0 || r.rateScale <= 0 || r.timeScale <= 0 {
+		return nil, usageErrorf("--slots, --prefill-tps, --decode-tps, --rate-scale and --time-scale must be positive")
 	}
-	f, err := os.Open(*trace)
+	return r, nil
+}
+
+// requests reads the trace and scales it.
+func (r *simRun) requests() ([]sim.Request, error) {
+	f, err := os.Open(r.trace)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reqs, err := sim.ParseTrace(f)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("%s: %w", *trace, err)
+		return nil, fmt.Errorf("%s: %w", r.trace, err)
 	}
-	if *timeScale != 1 {
-		reqs = sim.TimeScale(reqs, *timeScale)
+	if r.timeScale != 1 {
+		reqs = sim.TimeScale(reqs, r.timeScale)
 	}
-	if *rateScale != 1 {
-		reqs = sim.RateScale(reqs, *rateScale)
+	if r.rateScale != 1 {
+		reqs = sim.RateScale(reqs, r.rateScale)
 	}
-	names := []string{opt.Scaling.Policy}
-	switch {
-	case *policy == "all":
-		sizes, err := staticSizes(*static, reqs, opt)
+	return reqs, nil
+}
+
+// policies are the names --policy asks for (all: every policy and static
+// sizes), by default the configured policy.
+func (r *simRun) policies(reqs []sim.Request) ([]string, error) {
+	switch r.policy {
+	case "":
+		return []string{r.opt.Scaling.Policy}, nil
+	case "all":
+		sizes, err := staticSizes(r.static, reqs, r.opt)
 		if err != nil {
+			return nil, err
+		}
+		return sim.AllPolicies(sizes), nil
+	}
+	return strings.Split(r.policy, ","), nil
+}
+
+// report writes the plot and results.json under --out, then the results
+// to stdout as a table or JSON lines.
+func (r *simRun) report(results []sim.Result) error {
+	if r.out != "" {
+		if err := os.MkdirAll(r.out, 0o755); err != nil {
 			return err
 		}
-		names = sim.AllPolicies(sizes)
-	case *policy != "":
-		names = strings.Split(*policy, ",")
-	}
-	if !*quiet {
-		opt.Progress = func(p string, frac float64) { fmt.Fprintf(os.Stderr, "\rsimulating %-12s %3.0f%%", p, 100*frac) }
-	}
-	results, err := sim.RunAll(reqs, names, opt)
-	if !*quiet {
-		fmt.Fprint(os.Stderr, "\r\033[K")
-	}
-	if err != nil {
-		return err
-	}
-	if *out != "" {
-		if err := os.MkdirAll(*out, 0o755); err != nil {
+		title := fmt.Sprintf("%s (rate ×%g, time ×%g)", filepath.Base(r.trace), r.rateScale, r.timeScale)
+		if err := os.WriteFile(filepath.Join(r.out, "simulation.svg"), sim.Plot(results, title), 0o644); err != nil {
 			return err
 		}
-		title := fmt.Sprintf("%s (rate ×%g, time ×%g)", filepath.Base(*trace), *rateScale, *timeScale)
-		if err := os.WriteFile(filepath.Join(*out, "simulation.svg"), sim.Plot(results, title), 0o644); err != nil {
-			return err
-		}
-		if err := writeResults(filepath.Join(*out, "results.json"), results); err != nil {
+		if err := writeResults(filepath.Join(r.out, "results.json"), results); err != nil {
 			return err
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		for _, r := range results {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+	if !r.asJSON {
+		return sim.WriteTable(os.Stdout, results)
 	}
-	return sim.WriteTable(os.Stdout, results)
+	enc := json.NewEncoder(os.Stdout)
+	for _, res := range results {
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeResults saves every policy's result with its timeline (one point per
