@@ -28,8 +28,9 @@ import (
 // TestStatusPagePool: AURAX over two real engines. The page shows both,
 // each with its own requests after a burst; a SIGKILLed engine shows down
 // with the reason the pool gives, ready again once restarted; an engine
-// drained through the admin API shows draining; and the page keeps its
-// layout at 1280×800 and at a phone's width.
+// drained through the admin API shows draining; each model's row draws
+// its traffic; a scaling decision's rule is written on the replica chart;
+// and the page keeps its layout at 1280×800 and at a phone's width.
 func TestStatusPagePool(t *testing.T) {
 	a := testenv.StartEngine(t, "", "OLLAMA_NUM_PARALLEL=1")
 	e2 := testenv.StartEngine(t, "", "OLLAMA_NUM_PARALLEL=1")
@@ -50,6 +51,16 @@ func TestStatusPagePool(t *testing.T) {
 	for _, e := range []*testenv.Engine{a, e2} {
 		b.waitJS(t, 15*time.Second, fmt.Sprintf(`(() => { const r = %s; return r && +r.cells[5].textContent.split(' / ')[0] > 0 && r.textContent.includes('(loaded)'); })()`, engineRow(e.Addr)))
 	}
+	// Per model: the row's sparklines draw the burst.
+	spark := `document.querySelector('#models tr[data-model=` + jsString(testenv.ChatModel) + `] .spark')`
+	b.waitJS(t, 15*time.Second, spark+`.querySelector('path').getAttribute('d').includes('L')`)
+	require.Contains(t, value(t, b, chromedp.Evaluate[string](spark+`.getAttribute('aria-label')`)), "requests/s over the last")
+
+	// A scaling decision: the replica chart says its rule at the moment it
+	// was taken, in words, not only in a tooltip.
+	st.scaleUp(t)
+	b.waitJS(t, 10*time.Second, `document.querySelector('#c-replicas .marker.up .rule') !== null`)
+	require.Contains(t, b.text(t, "#c-replicas .marker.up"), "queue: "+scaleRule)
 	b.steady(t)
 
 	if os.Getenv("AURAX_UPDATE_SCREENSHOT") == "1" {
@@ -162,14 +173,17 @@ func (st *stack) scaleUp(t *testing.T) {
 }
 
 // updateScreenshot rewrites the README's screenshot: a minute of varying
-// traffic and a scaling decision first, so that the charts have a shape
-// and the replica chart a marker, then the 1280×800 view.
+// traffic and a manual override first, so that the charts have a shape
+// and the replica chart a second marker, then the 1280×800 view.
 func updateScreenshot(t *testing.T, b *browser, st *stack) {
 	t.Helper()
+	require.Contains(t, []int{200, 201}, st.post(t, "/v1/rag/collections", adminKey, `{"name":"runbook"}`))
+	require.Contains(t, []int{200, 201}, st.post(t, "/v1/rag/collections/runbook/documents", adminKey,
+		`{"documents":[{"id":"restart","text":"Restart an engine: docker restart ollama-2. Drain it first."}]}`))
 	for i := range 60 {
 		st.burst(t, 2+(i%12)*(i%12)/4, 1+i%3, "")
-		if i == 40 {
-			st.scaleUp(t)
+		if i == 40 { // an operator's override: a second marker (the rule's cooldown holds another)
+			require.Equal(t, 200, st.post(t, "/v1/scaling/replicas", adminKey, `{"replicas":3,"reason":"load test","ttl":"10m"}`))
 		}
 		time.Sleep(time.Second) // the traffic's shape is in time
 	}
@@ -213,7 +227,7 @@ func TestStatusPageEngines(t *testing.T) {
 	require.Equal(t, "DEGRADED", b.text(t, "#status-text"))
 	require.Equal(t, "6 in the pool: 1 ready, 1 unknown, 1 starting, 1 draining, 1 cooldown, 1 down", b.text(t, "#engines-count"))
 	for name, want := range map[string][]string{
-		"127.0.0.1:11435": {"✔ ready", "serving", "aurax-tiny:latest (loaded)", "1 / 1", "share of 2", "aurax-tiny:latest: 121 ms", "12 / 0"},
+		"127.0.0.1:11435": {"✔ ready", "serving", "aurax-tiny (loaded)", "○ aurax-tiny-embed", "1 / 1", "share of 2", "aurax-tiny: 121 ms", "12 / 0"},
 		"ollama-2":        {"◌ starting", "joining: no requests yet", "pulling aurax-tiny:latest 42 %", "loading aurax-tiny:latest"},
 		"ollama-3":        {"⇣ draining", "no new requests", "scale-in: draining", "last error", "context deadline exceeded", "340 / 3"},
 		"ollama-4":        {"✖ down", "probed again with backoff", "connection refused", "51 / 51"},

@@ -16,7 +16,7 @@
   let serverNow = 0;
   let lastState = null;
   let timer = 0;
-  const {$, el, setText, num, msText, pct, dur, clock, bytes, makeChart, ago} = aurax; // charts.js
+  const {$, el, setText, num, msText, pct, dur, clock, bytes, makeChart, sparkline, ago} = aurax; // charts.js
 
   // ---- requests
   class HTTPError extends Error {
@@ -85,7 +85,9 @@
 
   // Decision markers sit on the replica chart at the moment each decision
   // was taken, numbered like the timeline below it; labels of decisions
-  // close in time go on alternate rows.
+  // close in time go on alternate rows. The newest one also says its rule
+  // (or reason) on a row above them, pointing left when it is on the
+  // right half; every marker's title has its whole text.
   function drawMarkers(t0, t1) {
     const ds = (lastState && lastState.scaling && lastState.scaling.decisions) || [];
     const out = [];
@@ -96,7 +98,9 @@
       const x = Math.min(100, (t - t0) / (t1 - t0) * 100);
       row = x - lastX < 4 ? (row + 1) % 2 : 0;
       lastX = x;
-      const m = el('span', 'marker ' + dirClass(d) + ' row' + row, dirSym(d) + (i + 1));
+      const newest = i === ds.length - 1;
+      const m = el('span', 'marker ' + dirClass(d) + ' row' + (newest ? 2 : row) + (newest && x > 50 ? ' flip' : ''), dirSym(d) + (i + 1));
+      if (newest) m.append(el('span', 'rule', ' ' + ruleText(d)));
       m.style.left = x.toFixed(2) + '%';
       m.title = decisionText(d, i);
       m.dataset.index = String(i + 1);
@@ -104,6 +108,7 @@
     });
     charts.replicas.marks.replaceChildren(...out);
   }
+  const ruleText = (d) => [d.reason, d.rule].filter(Boolean).join(': ') || d.note || `${d.current} → ${d.desired}`;
   const dirSym = (d) => d.result === 'held' ? '■' : (d.direction === 'down' ? '▼' : (d.direction === 'up' ? '▲' : '■'));
   const dirClass = (d) => d.result === 'held' ? 'held' : (d.direction || 'none');
   function decisionText(d, i) {
@@ -159,7 +164,7 @@
     setText('req-total', String(tr.requests));
     setText('err-total', String(tr.errors));
     modelOptions(tr.models.map((m) => m.name));
-    rows('models', [modelRow(Object.assign({}, tr.all, {name: 'all models'}), true)].concat(tr.models.map((m) => modelRow(m))));
+    rows('models', [modelRow(Object.assign({}, tr.all, {name: ''}), true)].concat(tr.models.map((m) => modelRow(m))));
 
     renderScaling(st.scaling);
     renderRAG(st.rag);
@@ -215,14 +220,16 @@
     for (const l of loaded) if (!names.some((n) => same(n, l))) names.push(l);
     for (const n of names) {
       const isLoaded = [...loaded].some((l) => same(n, l));
-      models.append(el('li', isLoaded ? 'loaded' : '', (isLoaded ? '● ' : '○ ') + n + (isLoaded ? ' (loaded)' : '')));
+      const li = el('li', isLoaded ? 'loaded' : '', (isLoaded ? '● ' : '○ ') + short(n) + (isLoaded ? ' (loaded)' : ''));
+      li.title = n;
+      models.append(li);
     }
     if (!names.length) models.append(el('li', 'sub', 'none'));
     const slots = el('div');
     slots.append(document.createTextNode(`${e.in_flight} / ${e.slots}`));
     if (e.parallel && e.parallel !== e.slots) slots.append(el('br'), el('span', 'sub', `share of ${e.parallel}`));
     const ewma = el('ul', 'models');
-    for (const [m, v] of Object.entries(e.service_ewma_ms || {})) ewma.append(el('li', '', `${m}: ${msText(v)}`));
+    for (const [m, v] of Object.entries(e.service_ewma_ms || {})) ewma.append(el('li', '', `${short(m)}: ${msText(v)}`));
     if (!ewma.children.length) ewma.append(el('li', '', '–'));
     cells(tr, [name, state, models, slots, ewma, `${e.requests} / ${e.errors}`], [false, false, false, true, true, true]);
     ENGINE_COLS.forEach((l, i) => { tr.cells[i].dataset.label = l; }); // the column names of a phone's stacked layout
@@ -248,13 +255,29 @@
     }
     return out.childNodes.length ? out : null;
   }
-  const same = (a, b) => a.replace(/:latest$/, '') === b.replace(/:latest$/, '');
+  // Model names as clients write them: Ollama's implied ":latest" left out
+  // (the full name is the item's title).
+  const short = (n) => n.replace(/:latest$/, '');
+  const same = (a, b) => short(a) === short(b);
 
+  // A model's row: the last minute's figures, and its requests/s and p95
+  // over the charts' window as sparklines (m.name '': all models).
   function modelRow(m, total) {
     const tr = el('tr', total ? 'total' : '');
-    return cells(tr, [m.name, String(m.requests), String(m.errors), num(m.rps, 2),
-      `${msText(m.p50_ms)} / ${msText(m.p95_ms)}`, `${msText(m.ttft_p50_ms)} / ${msText(m.ttft_p95_ms)}`, pct(m.error_rate)],
-    [false, true, true, true, true, true, true]);
+    tr.dataset.model = m.name;
+    const [t0, t1] = chartWindow();
+    const ts = points.map((p) => p.t);
+    const pick = (p) => m.name ? (p.models || []).find((x) => x.name === m.name) : p.all;
+    const rps = sparkline(ts, points.map((p) => { const x = pick(p); return x ? x.rps : 0; }), t0, t1, rate, 'requests/s');
+    const p95 = sparkline(ts, points.map((p) => { const x = pick(p); return x && x.n ? x.p95_ms : null; }), t0, t1, msText, 'p95 latency');
+    return cells(tr, [m.name || 'all models', `${m.requests} / ${m.errors}`, withSpark(num(m.rps, 2), rps),
+      withSpark(`${msText(m.p50_ms)} / ${msText(m.p95_ms)}`, p95), `${msText(m.ttft_p50_ms)} / ${msText(m.ttft_p95_ms)}`, pct(m.error_rate)],
+    [false, true, true, true, true, true]);
+  }
+  function withSpark(text, spark) {
+    const d = el('div', 'withspark');
+    d.append(spark, el('span', '', text));
+    return d;
   }
 
   function modelOptions(names) {

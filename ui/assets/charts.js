@@ -123,6 +123,30 @@ const aurax = (() => {
       },
     };
   }
+  // sparkline draws vals (one per time in ts, Unix ms; null: a gap) over
+  // t0..t1 in a small fixed box, scaled to its own peak, which its label
+  // and title say (what names the series, fmt formats a value).
+  function sparkline(ts, vals, t0, t1, fmt, what) {
+    const SW = 80, SH = 18;
+    let top = 0;
+    vals.forEach((v, k) => { if (v !== null && ts[k] >= t0 && v > top) top = v; });
+    let d = '', pen = false;
+    ts.forEach((t, k) => {
+      const v = vals[k];
+      if (v === null || t < t0) { pen = false; return; }
+      const x = ((t - t0) / (t1 - t0) * SW).toFixed(1);
+      const y = (SH - 0.5 - (top ? v / top : 0) * (SH - 1)).toFixed(1);
+      d += (pen ? 'L' : 'M') + x + ' ' + y + (pen ? '' : 'l0 0');
+      pen = true;
+    });
+    const label = `${what} over the last ${ago(t1 - t0)}: peak ${top ? fmt(top) : 'none'}`;
+    const s = svg('svg', {viewBox: `0 0 ${SW} ${SH}`, preserveAspectRatio: 'none', class: 'spark', role: 'img', 'aria-label': label});
+    const title = svg('title', {});
+    title.textContent = label;
+    s.append(title, svg('path', {class: 'line s0', d, 'vector-effect': 'non-scaling-stroke'}));
+    return s;
+  }
+
   const ago = (ms) => ms >= 120e3 ? Math.round(ms / 60e3) + 'm' : Math.round(ms / 1e3) + 's';
   function niceCeil(v) {
     const p = Math.pow(10, Math.floor(Math.log10(v)));
@@ -130,5 +154,5 @@ const aurax = (() => {
     return 10 * p;
   }
 
-  return {$, el, svg, setText, num, msText, pct, dur, clock, bytes, makeChart, ago};
+  return {$, el, svg, setText, num, msText, pct, dur, clock, bytes, makeChart, sparkline, ago};
 })();
