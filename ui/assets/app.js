@@ -171,7 +171,7 @@
     renderGPU(st.gpu);
   }
 
-  // "2 engines: 1 ready, 1 draining"
+  // "2 in the pool: 1 ready, 1 draining", the states in ENGINE's order
   function engineCounts(es) {
     const n = {};
     for (const e of es) n[e.state] = (n[e.state] || 0) + 1;
