@@ -27,8 +27,8 @@ type uiSource struct{ s *Server }
 var _ ui.Source = uiSource{}
 
 // Health renders GET /health in-process, so that the page shows exactly
-// what probes and operators see (the engine pool's checks.engines
-// included) without a request through the middleware and its metrics.
+// what probes and operators see (the pool's engines included) without a
+// request through the middleware and its metrics.
 func (u uiSource) Health(context.Context) ([]byte, error) {
 	c := u.s.app.AcquireCtx(&fasthttp.RequestCtx{})
 	defer u.s.app.ReleaseCtx(c)
@@ -55,16 +55,4 @@ func (u uiSource) Collections(ctx context.Context) ([]rag.CollectionInfo, error)
 		return nil, ui.ErrNoRAG
 	}
 	return u.s.rag.Store.ListCollections(ctx)
-}
-
-func (u uiSource) Loaded(ctx context.Context) ([]string, error) {
-	resp, err := u.s.models.Backend().Running(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(resp.Models))
-	for _, m := range resp.Models {
-		out = append(out, m.Name)
-	}
-	return out, nil
 }

@@ -11,7 +11,6 @@ package ui_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,7 +19,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -38,9 +36,7 @@ import (
 	"github.com/aurax/aurax/rag/embedded"
 	"github.com/aurax/aurax/scaling"
 	"github.com/aurax/aurax/server"
-	"github.com/aurax/aurax/ui"
 	"github.com/chromedp/chromedp"
-	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
@@ -162,7 +158,9 @@ type stack struct {
 	queue  atomic.Int64 // the queue depth the controller observes
 }
 
-func startStack(t *testing.T, auth config.Auth) *stack {
+// startStack starts the stack; with opts changing its configuration (more
+// engines, faster probes) before it is validated.
+func startStack(t *testing.T, auth config.Auth, opts ...func(*config.Config)) *stack {
 	t.Helper()
 	ollama := testenv.Ollama(t)
 	logger := slog.New(slog.DiscardHandler)
@@ -171,6 +169,9 @@ func startStack(t *testing.T, auth config.Auth) *stack {
 	cfg.Models.Default, cfg.Models.Embedding = testenv.ChatModel, testenv.EmbedModel
 	cfg.Auth = auth
 	cfg.Server.DrainTimeout = 5 * time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
 	require.NoError(t, cfg.Validate())
 
 	m := metrics.New(prometheus.NewRegistry(), metrics.Options{}, logger)
@@ -313,13 +314,7 @@ func TestStatusPage(t *testing.T) {
 	b.waitJS(t, 10*time.Second, `document.querySelector('#collections').textContent.includes('runbook')`)
 	require.Contains(t, b.text(t, "#collections"), "64", "the tiny embedding model's dimension")
 
-	// No layout jump while it refreshes: every panel keeps its box over
-	// two refreshes.
-	const boxes = `JSON.stringify([...document.querySelectorAll('.panel, .chart, .bar')].map((e) => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }))`
-	before := value(t, b, chromedp.Evaluate[string](boxes))
-	time.Sleep(4500 * time.Millisecond) // two refreshes of the page; nothing to wait on but time
-	after := value(t, b, chromedp.Evaluate[string](boxes))
-	require.Equal(t, before, after, "a box moved or changed size between refreshes")
+	b.steady(t) // no layout jump while it refreshes
 
 	// A burst of requests moves the counter and the requests/s chart.
 	total0 := b.text(t, "#req-total")
@@ -333,11 +328,7 @@ func TestStatusPage(t *testing.T) {
 
 	// A decision of the controller over the in-memory provider shows on
 	// the timeline with its rule, and as a marker on the replica chart.
-	st.queue.Store(50)
-	for i := 0; i < 3 && len(st.prov.Sets()) == 0; i++ { // a rule holds from its second observation on
-		st.ctrl.Tick(t.Context())
-	}
-	st.queue.Store(0)
+	st.scaleUp(t)
 	require.Equal(t, []int{2}, st.prov.Sets())
 	b.waitJS(t, 10*time.Second, `document.querySelector('#timeline').textContent.includes(`+jsString(scaleRule)+`)`)
 	require.Contains(t, b.text(t, "#timeline"), "up 1 → 2 · applied · queue: "+scaleRule)
@@ -365,29 +356,9 @@ func TestStatusPage(t *testing.T) {
 	b.waitJS(t, 10*time.Second, `document.querySelector('#admin-msg').textContent.includes('Resume: done')`)
 	require.False(t, st.ctrl.Status().Paused)
 
-	if os.Getenv("AURAX_UPDATE_SCREENSHOT") == "1" {
-		updateScreenshot(t, b, st)
-	}
-
 	// Phone width: one column, nothing wider than the screen.
 	b.do(t, 5*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	b.waitJS(t, 5*time.Second, `document.documentElement.scrollWidth <= 390`)
-}
-
-// updateScreenshot rewrites the README's screenshot: a minute of varying
-// traffic first, so that the charts have a shape, then the 1280×800 view.
-func updateScreenshot(t *testing.T, b *browser, st *stack) {
-	t.Helper()
-	for i := range 60 {
-		st.burst(t, 2+(i%12)*(i%12)/4, 1+i%3, "")
-		time.Sleep(time.Second)
-	}
-	time.Sleep(4 * time.Second)
-	b.do(t, 30*time.Second, chromedp.EmulateViewport(1280, 800), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
-		chromedp.Sleep(2500*time.Millisecond))
-	png := value(t, b, chromedp.CaptureScreenshot())
-	require.NoError(t, os.WriteFile(screenshot, png, 0o644))
-	t.Logf("wrote %s (%d bytes)", screenshot, len(png))
 }
 
 // TestStatusPageAsksForKey: with API keys configured the page shows
@@ -413,54 +384,6 @@ func TestStatusPageAsksForKey(t *testing.T) {
 	for _, e := range b.errors() {
 		require.Contains(t, e, "401", "the only errors are the refused requests: %s", e)
 	}
-}
-
-// fixtureSource serves a /health body from testdata, as the engine pool
-// will render it, and nothing else.
-type fixtureSource struct{ health []byte }
-
-func (f fixtureSource) Health(context.Context) ([]byte, error) { return f.health, nil }
-func (f fixtureSource) Queue() metrics.QueueStats {
-	return metrics.QueueStats{Waiting: 3, InFlight: 3, Slots: 5}
-}
-func (f fixtureSource) Scaling() (scaling.Status, bool) { return scaling.Status{}, false }
-func (f fixtureSource) Collections(context.Context) ([]rag.CollectionInfo, error) {
-	return nil, ui.ErrNoRAG
-}
-func (f fixtureSource) Loaded(context.Context) ([]string, error) {
-	return nil, errors.New("not asked when /health lists the engines")
-}
-
-// TestStatusPageEngines: /health's checks.engines (the engine pool's
-// shape, from a fixture until the pool lands): every engine is a row,
-// starting and draining ones are marked in words, the status says why.
-func TestStatusPageEngines(t *testing.T) {
-	health, err := os.ReadFile("testdata/health-engines.json")
-	require.NoError(t, err)
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	ui.New(fixtureSource{health: health}, ui.Options{}).Routes(app.Group("/ui"), func(c *fiber.Ctx) error { return c.Next() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.Shutdown(); <-done })
-
-	b := newBrowser(t)
-	b.do(t, 30*time.Second, chromedp.Navigate("http://"+ln.Addr().String()+"/ui/"))
-	b.waitJS(t, 15*time.Second, `document.querySelectorAll('#engines tr.engine').length === 4`)
-	require.Equal(t, "DEGRADED", b.text(t, "#status-text"))
-	b.waitJS(t, 5*time.Second, `document.querySelector('#engines tr.state-starting').textContent.includes('starting')`)
-	b.waitJS(t, 5*time.Second, `document.querySelector('#engines tr.state-draining').textContent.includes('draining')`)
-	engines := b.text(t, "#engines")
-	require.Contains(t, engines, "ollama-4")
-	require.Contains(t, engines, "aurax-tiny:latest: 121 ms", "service EWMA per model")
-	require.Contains(t, engines, "340 / 3")
-	require.Contains(t, b.text(t, "#engines-from"), "4 from the engine pool")
-	require.Contains(t, b.text(t, "#reasons"), "engine ollama-2 starting: loading aurax-tiny:latest")
-	require.Contains(t, b.text(t, "#gpus"), "NVIDIA H100")
-	require.Contains(t, b.text(t, "#gpus"), "87 %")
-	require.Contains(t, b.text(t, "#s-none"), "No scaling controller")
-	require.Empty(t, b.errors())
 }
 
 func jsString(s string) string {

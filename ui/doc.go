@@ -7,10 +7,10 @@
 // api/state (status and why, engines, queue, traffic totals, scaling and
 // its decisions, RAG collections, GPUs) and api/history (the points of the
 // last 15 minutes newer than ?since=, for the charts). It reads the server
-// through Source, declared here; the engines come from /health as the
-// server renders it (checks.engines once the engine pool reports them,
-// else one engine made from checks.ollama), so that more engines are a
-// change of data, not of this package. History is a metrics.Tap: it keeps
+// through Source, declared here; the engines are the engine pool's, from
+// /health's engines list as the server renders it (a single Ollama is a
+// pool of one), so that the page says what probes and operators see.
+// History is a metrics.Tap: it keeps
 // the charts' points in a fixed ring, sampled by Run. The page's buttons
 // call the scaling admin endpoints (../v1/scaling/...) with the admin key
 // typed into the page, which keeps keys in memory only.

@@ -14,13 +14,13 @@ import (
 // panics, always has a status the page knows and lists (never nulls) for
 // the page to draw, and says why when it is not ok.
 func FuzzHealth(f *testing.F) {
-	f.Add(string(fixture(f, "health-ollama.json")))
+	f.Add(string(fixture(f, "health-one.json")))
 	f.Add(string(fixture(f, "health-engines.json")))
-	f.Add(`{"status":"down","checks":{"engines":null}}`)
-	f.Add(`{"status":"ok","checks":{"engines":[{"name":"e","state":"weird","service_ewma_ms":{"m":1e308}}]}}`)
-	f.Add(`{"status":"degraded","checks":{"ollama":{"ok":false},"models":{"default":"x"}}}`)
+	f.Add(`{"status":"down","engines":null}`)
+	f.Add(`{"status":"ok","engines":[{"name":"e","state":"weird","service_ewma_ms":{"m":1e308},"pulls":[{"percent":-1}]}]}`)
+	f.Add(`{"status":"degraded","engines":[{"ok":true}],"checks":{"models":{"default":"x"}}}`)
 	f.Add(`[]`)
-	src := &fakeSource{loaded: []string{"m:latest"}, collErr: ErrNoRAG}
+	src := &fakeSource{collErr: ErrNoRAG}
 	p := New(src, Options{})
 	f.Fuzz(func(t *testing.T, body string) {
 		src.mu.Lock()

@@ -26,8 +26,6 @@ type fakeSource struct {
 	status      *scaling.Status // nil: no controller
 	collections []rag.CollectionInfo
 	collErr     error
-	loaded      []string
-	loadedErr   error
 }
 
 var _ Source = (*fakeSource)(nil)
@@ -59,12 +57,6 @@ func (f *fakeSource) Collections(context.Context) ([]rag.CollectionInfo, error) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.collections, f.collErr
-}
-
-func (f *fakeSource) Loaded(context.Context) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.loaded, f.loadedErr
 }
 
 func fixture(t testing.TB, name string) []byte {

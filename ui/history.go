@@ -23,8 +23,6 @@ const (
 	maxNameLen = 128
 	// maxDecisions bounds the scaling timeline.
 	maxDecisions = 64
-	// ewmaWeight is the weight of a new service-time or TTFT sample.
-	ewmaWeight = 0.1
 	// summaryWindow is what the queue figures and the model table cover.
 	summaryWindow = time.Minute
 )
@@ -98,12 +96,9 @@ type modelAcc struct {
 }
 
 // totals are running counts since start (or since a model's slot was
-// taken) and the moving averages an engine row shows.
+// taken). The engines' own counts and service times are the pool's.
 type totals struct {
-	requests, errors uint64  // finished model requests; errors: 5xx or 429
-	upstream, upErrs uint64  // of those, the ones that reached the engine; upErrs: 5xx
-	serviceMS        float64 // EWMA of upstream time
-	ttftMS           float64 // EWMA of time to first token
+	requests, errors uint64 // finished model requests; errors: 5xx or 429
 }
 
 var _ metrics.Tap = (*History)(nil)
@@ -159,8 +154,8 @@ func (h *History) ObserveModel(r metrics.ModelResult) {
 	if r.TTFT > 0 {
 		a.ttft.add(r.TTFT)
 	}
-	h.totals[i].add(r, failed)
-	h.all.add(r, failed)
+	h.totals[i].add(failed)
+	h.all.add(failed)
 	h.mu.Unlock()
 }
 
@@ -171,31 +166,12 @@ func (h *History) ObserveQueueWait(d time.Duration) {
 	h.mu.Unlock()
 }
 
-func (t *totals) add(r metrics.ModelResult, failed bool) {
+func (t *totals) add(failed bool) {
 	t.requests++
 	if failed {
 		t.errors++
 	}
-	if r.Upstream > 0 {
-		t.upstream++
-		if !r.Canceled && r.HTTPStatus >= 500 {
-			t.upErrs++
-		}
-		t.serviceMS = ewma(t.serviceMS, ms(r.Upstream))
-	}
-	if r.TTFT > 0 {
-		t.ttftMS = ewma(t.ttftMS, ms(r.TTFT))
-	}
 }
-
-func ewma(old, v float64) float64 {
-	if old == 0 {
-		return v
-	}
-	return (1-ewmaWeight)*old + ewmaWeight*v
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
 // index returns name's slot, taking a free one the first time; MaxModels
 // (OtherModels) when none is free. Called with mu held.

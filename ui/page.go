@@ -188,7 +188,7 @@ func (p *Page) state(c *fiber.Ctx) error {
 func (p *Page) State(ctx context.Context) State {
 	h := p.history
 	q := p.src.Queue()
-	traffic, mq, up := h.summary()
+	traffic, mq := h.summary()
 	st := State{Time: time.Now(), Replica: p.opts.Replica, Status: "unknown", Reasons: []string{}, Engines: []Engine{},
 		Queue:   Queue{Waiting: q.Waiting, InFlight: q.InFlight, Slots: q.Slots, WaitP95MS: mq.waitP95MS, Rejected1m: mq.rejected},
 		Traffic: traffic, RAG: RAG{Collections: []rag.CollectionInfo{}},
@@ -202,15 +202,11 @@ func (p *Page) State(ctx context.Context) State {
 	if err != nil {
 		st.Reasons = append(st.Reasons, "health unreadable: "+err.Error())
 	} else {
-		var loaded []string
-		if hl.Engines == nil {
-			if loaded, err = p.src.Loaded(ctx); err != nil {
-				loaded = nil
-			}
-		}
 		st.Status, st.Version, st.UptimeS, st.Draining = hl.Status, hl.Version, hl.UptimeS, hl.Draining
-		st.Engines, st.EnginesFrom = hl.engines(q, up, loaded)
-		st.Reasons = hl.reasons(st.Engines)
+		if hl.Engines != nil {
+			st.Engines = hl.Engines
+		}
+		st.Reasons = hl.reasons()
 		st.Models, st.GPU = hl.Checks.Models, hl.Checks.GPU
 		st.Queue.MaxWaiting = hl.Checks.Queue.MaxWaiting
 		r := hl.Checks.RAG

@@ -43,7 +43,7 @@ func get(t testing.TB, app *fiber.App, path string, header ...string) (*http.Res
 }
 
 func TestPageFiles(t *testing.T) {
-	app := testApp(t, &fakeSource{health: fixture(t, "health-ollama.json")})
+	app := testApp(t, &fakeSource{health: fixture(t, "health-one.json")})
 
 	resp, _ := get(t, app, "/ui")
 	require.Equal(t, 302, resp.StatusCode)
@@ -60,7 +60,7 @@ func TestPageFiles(t *testing.T) {
 	resp, _ = get(t, app, "/ui/", "If-None-Match", etag)
 	require.Equal(t, 304, resp.StatusCode)
 
-	for name, ct := range map[string]string{"app.js": "javascript", "style.css": "text/css", "index.html": "text/html"} {
+	for name, ct := range map[string]string{"app.js": "javascript", "charts.js": "javascript", "style.css": "text/css", "index.html": "text/html"} {
 		resp, _ := get(t, app, "/ui/"+name)
 		require.Equal(t, 200, resp.StatusCode, name)
 		require.Contains(t, resp.Header.Get("Content-Type"), ct, name)
@@ -81,7 +81,7 @@ func TestPageRelativeURLs(t *testing.T) {
 }
 
 func TestPageDataNeedsGuard(t *testing.T) {
-	app := testApp(t, &fakeSource{health: fixture(t, "health-ollama.json"), collErr: ErrNoRAG})
+	app := testApp(t, &fakeSource{health: fixture(t, "health-one.json"), collErr: ErrNoRAG})
 	for _, path := range []string{"/ui/api/state", "/ui/api/history"} {
 		resp, _ := get(t, app, path)
 		require.Equal(t, 401, resp.StatusCode, path)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -27,9 +25,6 @@ type Source interface {
 	Health(ctx context.Context) ([]byte, error)
 	// Collections lists the RAG collections; ErrNoRAG when retrieval is off.
 	Collections(ctx context.Context) ([]rag.CollectionInfo, error)
-	// Loaded names the models the one Ollama has in memory. It is read
-	// only while /health has no checks.engines (before the engine pool).
-	Loaded(ctx context.Context) ([]string, error)
 }
 
 // State is the body of GET /ui/api/state: everything the page shows but
@@ -42,40 +37,54 @@ type State struct {
 	Version  string    `json:"version"`
 	UptimeS  int64     `json:"uptime_s"`
 	Draining bool      `json:"draining"`
-	// EnginesFrom says where Engines came from: "engines" (/health's
-	// checks.engines, the pool) or "ollama" (one engine made from
-	// checks.ollama).
-	EnginesFrom string            `json:"engines_from"`
-	Engines     []Engine          `json:"engines"`
-	Models      ModelsCheck       `json:"models"`
-	Queue       Queue             `json:"queue"`
-	Traffic     Traffic           `json:"traffic"`
-	Scaling     *Scaling          `json:"scaling"` // null: no controller
-	RAG         RAG               `json:"rag"`
-	GPU         metrics.GPUStatus `json:"gpu"`
-	History     HistoryInfo       `json:"history"`
+	// Engines are the engine pool's, as /health lists them: a single
+	// Ollama is a pool of one.
+	Engines []Engine          `json:"engines"`
+	Models  ModelsCheck       `json:"models"`
+	Queue   Queue             `json:"queue"`
+	Traffic Traffic           `json:"traffic"`
+	Scaling *Scaling          `json:"scaling"` // null: no controller
+	RAG     RAG               `json:"rag"`
+	GPU     metrics.GPUStatus `json:"gpu"`
+	History HistoryInfo       `json:"history"`
 }
 
-// Engine is one inference engine, in the shape of /health's
-// checks.engines entries.
+// Engine is one inference engine, in the shape of /health's engines
+// entries (pool.EngineStatus, read here from its JSON so that the page
+// shows exactly what /health says).
 type Engine struct {
-	Name          string             `json:"name"`
-	URL           string             `json:"url"`
-	Source        string             `json:"source"` // static, dns, docker
-	State         string             `json:"state"`  // ready, starting, down, cooldown, draining
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Source string `json:"source"` // static, dns, docker
+	// State is the pool's: unknown (static, not probed yet), starting
+	// (joining: pulling, warming), ready, down (its probe failed),
+	// cooldown (a request failed), draining.
+	State         string             `json:"state"`
 	OK            bool               `json:"ok"`
 	Reason        string             `json:"reason"`
 	Version       string             `json:"version"`
 	Models        []string           `json:"models"`
 	Loaded        []string           `json:"loaded"`
 	InFlight      int                `json:"in_flight"`
-	Slots         int                `json:"slots"`
+	Slots         int                `json:"slots"`    // this gateway's share
+	Parallel      int                `json:"parallel"` // the engine's own slots
 	ServiceEWMAMS map[string]float64 `json:"service_ewma_ms"`
 	TTFTEWMAMS    map[string]float64 `json:"ttft_ewma_ms"`
 	Requests      uint64             `json:"requests"`
 	Errors        uint64             `json:"errors"`
 	LastError     string             `json:"last_error"`
+	LastErrorAt   *time.Time         `json:"last_error_at,omitempty"`
 	CheckedAt     time.Time          `json:"checked_at"`
+	Pulls         []EnginePull       `json:"pulls,omitempty"`
+}
+
+// EnginePull is a model pull on one engine, as /health lists it.
+type EnginePull struct {
+	Model   string  `json:"model"`
+	Status  string  `json:"status"`
+	Percent float64 `json:"percent"`
+	Active  bool    `json:"active"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // ModelsCheck is /health's checks.models.
@@ -132,17 +141,14 @@ type HistoryInfo struct {
 	SpanS     float64 `json:"span_s"`
 }
 
-// health is the part of /health's body the page reads. Engines is a
-// pointer so that an empty list (a pool with no engine) is told apart from
-// a body without the field (before the pool).
+// health is the part of /health's body the page reads.
 type health struct {
-	Status   string    `json:"status"`
-	Version  string    `json:"version"`
-	UptimeS  int64     `json:"uptime_s"`
-	Draining bool      `json:"draining"`
-	Engines  *[]Engine `json:"engines"`
+	Status   string   `json:"status"`
+	Version  string   `json:"version"`
+	UptimeS  int64    `json:"uptime_s"`
+	Draining bool     `json:"draining"`
+	Engines  []Engine `json:"engines"`
 	Checks   struct {
-		Ollama *ollamaCheck      `json:"ollama"`
 		Models ModelsCheck       `json:"models"`
 		GPU    metrics.GPUStatus `json:"gpu"`
 		RAG    struct {
@@ -167,14 +173,6 @@ type health struct {
 	} `json:"checks"`
 }
 
-type ollamaCheck struct {
-	OK        bool      `json:"ok"`
-	URL       string    `json:"url"`
-	Version   string    `json:"version"`
-	Error     string    `json:"error"`
-	CheckedAt time.Time `json:"checked_at"`
-}
-
 // decodeHealth parses a /health body.
 func decodeHealth(body []byte) (*health, error) {
 	var h health
@@ -189,51 +187,6 @@ func decodeHealth(body []byte) (*health, error) {
 	return &h, nil
 }
 
-// engines returns the engines of h: checks.engines as they are, or one
-// engine made from checks.ollama, the queue and what the history counted.
-// loaded is Source.Loaded's answer (nil: unknown).
-func (h *health) engines(q metrics.QueueStats, up upstreamStats, loaded []string) ([]Engine, string) {
-	if h.Engines != nil {
-		es := *h.Engines
-		if es == nil {
-			es = []Engine{}
-		}
-		return es, "engines"
-	}
-	o := h.Checks.Ollama
-	if o == nil {
-		return []Engine{}, "ollama"
-	}
-	e := Engine{Name: hostOf(o.URL), URL: o.URL, Source: "static", State: "ready", OK: o.OK, Version: o.Version,
-		Loaded: loaded, InFlight: q.InFlight, Slots: q.Slots, ServiceEWMAMS: up.serviceMS, TTFTEWMAMS: up.ttftMS,
-		Requests: up.requests, Errors: up.errors, LastError: o.Error, CheckedAt: o.CheckedAt}
-	m := h.Checks.Models
-	if m.DefaultPresent {
-		e.Models = append(e.Models, m.Default)
-	}
-	if m.EmbeddingPresent && m.Embedding != m.Default {
-		e.Models = append(e.Models, m.Embedding)
-	}
-	for _, l := range loaded {
-		if !slices.ContainsFunc(e.Models, func(n string) bool { return sameModel(n, l) }) {
-			e.Models = append(e.Models, l)
-		}
-	}
-	switch {
-	case !o.OK:
-		e.State, e.Reason = "down", "unreachable: "+o.Error
-	case !m.DefaultPresent && m.Default != "":
-		e.Reason = "default model " + strconv.Quote(m.Default) + " not present"
-	}
-	if e.Models == nil {
-		e.Models = []string{}
-	}
-	if e.Loaded == nil {
-		e.Loaded = []string{}
-	}
-	return []Engine{e}, "ollama"
-}
-
 // sameModel compares Ollama model names with and without ":latest".
 func sameModel(a, b string) bool {
 	trim := func(s string) string {
@@ -245,39 +198,22 @@ func sameModel(a, b string) bool {
 	return trim(a) == trim(b)
 }
 
-func hostOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return raw
-}
-
-// reasons says why h is not ok, from its checks (the engines, the one
-// Ollama, the default models, pulls, the vector store, the queue).
-func (h *health) reasons(engines []Engine) []string {
+// reasons says why h is not ok, from its checks (the engines, the default
+// models, pulls, the vector store, the queue).
+func (h *health) reasons() []string {
 	out := []string{}
 	if h.Draining {
 		out = append(out, "draining: shutting down, new requests are refused")
 	}
 	ready := 0
-	for _, e := range engines {
-		if e.OK && (e.State == "ready" || e.State == "") {
+	for _, e := range h.Engines {
+		if e.OK {
 			ready++
 			continue
 		}
-		why := e.Reason
-		if why == "" {
-			why = e.LastError
-		}
-		r := "engine " + e.Name + " " + e.State
-		if why != "" {
-			r += ": " + why
-		}
-		if !(h.Engines == nil && e.OK) { // the one Ollama's missing model is said below
-			out = append(out, r)
-		}
+		out = append(out, "engine "+e.Name+" "+e.State+": "+engineWhy(e))
 	}
-	if h.Engines != nil && ready == 0 {
+	if ready == 0 {
 		out = append(out, "no engine is ready")
 	}
 	m := h.Checks.Models
@@ -297,10 +233,11 @@ func (h *health) reasons(engines []Engine) []string {
 		}
 		out = append(out, r)
 	}
-	if m.Default != "" && !m.DefaultPresent && (h.Checks.Ollama == nil || h.Checks.Ollama.OK || h.Engines != nil) {
+	// With no engine ready no model is present: "no engine is ready" says it.
+	if m.Default != "" && !m.DefaultPresent && ready > 0 {
 		missing("default", m.Default)
 	}
-	if m.Embedding != "" && !m.EmbeddingPresent && (h.Checks.Ollama == nil || h.Checks.Ollama.OK || h.Engines != nil) {
+	if m.Embedding != "" && !m.EmbeddingPresent && ready > 0 {
 		missing("embedding", m.Embedding)
 	}
 	if r := h.Checks.RAG; r.Enabled && !r.OK {
@@ -313,6 +250,28 @@ func (h *health) reasons(engines []Engine) []string {
 		out = append(out, "/health reports "+h.Status)
 	}
 	return out
+}
+
+// engineWhy says why e is not serving: the pool's reason, else its last
+// error, else what its state means.
+func engineWhy(e Engine) string {
+	switch {
+	case e.Reason != "":
+		return e.Reason
+	case e.LastError != "":
+		return e.LastError
+	}
+	switch e.State {
+	case "unknown":
+		return "not probed yet"
+	case "starting":
+		return "joining the pool"
+	case "draining":
+		return "gets no new requests"
+	case "cooldown":
+		return "a request failed"
+	}
+	return "no reason given"
 }
 
 func pullOf(pulling map[string]string, name string) string {

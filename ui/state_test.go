@@ -13,12 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestStateOneOllama: before the engine pool, /health has checks.ollama;
-// the page makes one engine of it, with the queue's slots, the models
-// Ollama has loaded and what the history counted.
-func TestStateOneOllama(t *testing.T) {
-	src := &fakeSource{health: fixture(t, "health-ollama.json"), queue: metrics.QueueStats{InFlight: 1, Slots: 1},
-		loaded: []string{"aurax-tiny:latest"}, collections: []rag.CollectionInfo{{CollectionSpec: rag.CollectionSpec{Name: "docs", Dimension: 64, Distance: rag.Cosine}, Points: 12}}}
+// TestStateOneEngine: a single Ollama is a pool of one: the page shows
+// /health's engines entry as it is, with the queue and the traffic the
+// history counted.
+func TestStateOneEngine(t *testing.T) {
+	src := &fakeSource{health: fixture(t, "health-one.json"), queue: metrics.QueueStats{InFlight: 1, Slots: 1},
+		collections: []rag.CollectionInfo{{CollectionSpec: rag.CollectionSpec{Name: "docs", Dimension: 64, Distance: rag.Cosine}, Points: 12}}}
 	p := New(src, Options{Replica: "r1"})
 	h := p.History()
 	h.ObserveModel(metrics.ModelResult{ModelType: "aurax-tiny", HTTPStatus: 200, Duration: 40 * time.Millisecond, Upstream: 38 * time.Millisecond, TTFT: 9 * time.Millisecond})
@@ -31,21 +31,19 @@ func TestStateOneOllama(t *testing.T) {
 	require.Empty(t, st.Reasons)
 	require.Equal(t, "dev", st.Version)
 	require.Equal(t, "r1", st.Replica)
-	require.Equal(t, "ollama", st.EnginesFrom)
 	require.Len(t, st.Engines, 1)
 	e := st.Engines[0]
 	require.Equal(t, "127.0.0.1:11435", e.Name)
 	require.Equal(t, "ready", e.State)
 	require.True(t, e.OK)
 	require.Equal(t, "0.17.4", e.Version)
-	require.Equal(t, []string{"aurax-tiny", "aurax-tiny-embed"}, e.Models, "the loaded aurax-tiny:latest is aurax-tiny")
+	require.Equal(t, []string{"aurax-tiny-embed:latest", "aurax-tiny:latest"}, e.Models)
 	require.Equal(t, []string{"aurax-tiny:latest"}, e.Loaded)
 	require.Equal(t, 1, e.InFlight)
-	require.Equal(t, 1, e.Slots)
-	require.Equal(t, uint64(2), e.Requests, "the 429 never reached the engine")
-	require.Equal(t, uint64(1), e.Errors)
-	require.InDelta(t, 38*0.9+9*0.1, e.ServiceEWMAMS["aurax-tiny"], 0.2)
-	require.InDelta(t, 9, e.TTFTEWMAMS["aurax-tiny"], 0.1)
+	require.Equal(t, 1, e.Parallel)
+	require.Equal(t, uint64(2), e.Requests, "the pool's count: the 429 never reached the engine")
+	require.Equal(t, 38.9, e.ServiceEWMAMS["aurax-tiny:latest"])
+	require.NotNil(t, e.LastErrorAt)
 	require.Equal(t, uint64(3), st.Traffic.Requests)
 	require.Equal(t, uint64(2), st.Traffic.Errors, "502 and 429 are errors")
 	require.Equal(t, 1, st.Queue.Rejected1m)
@@ -57,38 +55,45 @@ func TestStateOneOllama(t *testing.T) {
 	require.Contains(t, st.GPU.Reason, "ERROR_LIBRARY_NOT_FOUND")
 	require.Nil(t, st.Scaling)
 
-	// Ollama unreachable: the engine is down and says why; so does the page.
+	// The engine unreachable: it is down and says why; so does the page,
+	// which does not add that the model is missing (no engine can be asked).
 	var doc map[string]any
-	require.NoError(t, json.Unmarshal(fixture(t, "health-ollama.json"), &doc))
-	checks := doc["checks"].(map[string]any)
+	require.NoError(t, json.Unmarshal(fixture(t, "health-one.json"), &doc))
 	doc["status"] = "down"
-	checks["ollama"] = map[string]any{"ok": false, "url": "http://127.0.0.1:11435", "error": "dial tcp: connection refused"}
-	checks["models"].(map[string]any)["default_present"] = false
+	eng := doc["engines"].([]any)[0].(map[string]any)
+	eng["state"], eng["ok"], eng["reason"] = "down", false, "probe failed: dial tcp 127.0.0.1:11435: connect: connection refused"
+	doc["checks"].(map[string]any)["models"].(map[string]any)["default_present"] = false
 	src.health, _ = json.Marshal(doc)
 	st = p.State(context.Background())
 	require.Equal(t, "down", st.Status)
 	require.Equal(t, "down", st.Engines[0].State)
-	require.Equal(t, []string{"engine 127.0.0.1:11435 down: unreachable: dial tcp: connection refused"}, st.Reasons,
-		"a missing model is not reported while Ollama cannot be asked")
+	require.Equal(t, []string{
+		"engine 127.0.0.1:11435 down: probe failed: dial tcp 127.0.0.1:11435: connect: connection refused",
+		"no engine is ready",
+	}, st.Reasons)
 }
 
-// TestStateEngines: after the engine pool, /health has checks.engines; the
-// page shows them as they are, and says which are not serving and why.
+// TestStateEngines: every state of the pool's engines comes through as it
+// is, and each engine not serving says why.
 func TestStateEngines(t *testing.T) {
-	src := &fakeSource{health: fixture(t, "health-engines.json"), loadedErr: errors.New("must not be called"),
-		collErr: rag.ErrUnavailable}
+	src := &fakeSource{health: fixture(t, "health-engines.json"), collErr: rag.ErrUnavailable}
 	st := New(src, Options{}).State(context.Background())
 	require.Equal(t, "degraded", st.Status)
-	require.Equal(t, "engines", st.EnginesFrom)
-	require.Len(t, st.Engines, 4)
-	require.Equal(t, []string{"ready", "starting", "draining", "down"},
-		[]string{st.Engines[0].State, st.Engines[1].State, st.Engines[2].State, st.Engines[3].State})
+	states := []string{}
+	for _, e := range st.Engines {
+		states = append(states, e.State)
+	}
+	require.Equal(t, []string{"ready", "starting", "draining", "down", "cooldown", "unknown"}, states)
 	require.Equal(t, 120.5, st.Engines[0].ServiceEWMAMS["aurax-tiny:latest"])
+	require.Equal(t, []int{1, 2}, []int{st.Engines[0].Slots, st.Engines[0].Parallel}, "this gateway's share of the engine's slots")
 	require.Equal(t, "docker", st.Engines[1].Source)
+	require.Equal(t, 42.4, st.Engines[1].Pulls[0].Percent)
 	require.Equal(t, []string{
 		"engine ollama-2 starting: loading aurax-tiny:latest",
 		"engine ollama-3 draining: scale-in: draining",
-		"engine ollama-4 down: dial tcp 10.0.0.14:11434: connect: connection refused",
+		`engine ollama-4 down: probe failed: Get "http://10.0.0.14:11434/api/ps": dial tcp 10.0.0.14:11434: connect: connection refused`,
+		"engine ollama-5 cooldown: failed a request: upstream: 500 Internal Server Error: model runner has unexpectedly stopped",
+		"engine 10.0.0.16:11434 unknown: not probed yet",
 		"vector store qdrant unavailable: qdrant health: connection refused",
 	}, st.Reasons)
 	require.True(t, st.GPU.Available)
@@ -97,18 +102,39 @@ func TestStateEngines(t *testing.T) {
 	require.False(t, st.RAG.OK)
 	require.Equal(t, "qdrant health: connection refused", st.RAG.Error, "the probe's error, not the listing's")
 
-	// A pool without any engine is not the one-Ollama shape.
-	src.health = []byte(`{"status":"down","engines":[],"checks":{}}`)
-	st = New(src, Options{}).State(context.Background())
-	require.Equal(t, "engines", st.EnginesFrom)
-	require.Empty(t, st.Engines)
-	require.Equal(t, []string{"no engine is ready"}, st.Reasons)
+	// A pool without any engine, and a body without the list, are both no
+	// engine.
+	for _, body := range []string{`{"status":"down","engines":[],"checks":{}}`, `{"status":"down","checks":{}}`} {
+		src.health = []byte(body)
+		st = New(src, Options{}).State(context.Background())
+		require.NotNil(t, st.Engines)
+		require.Empty(t, st.Engines)
+		require.Equal(t, []string{"no engine is ready"}, st.Reasons)
+	}
+}
+
+// TestEngineWhy: an engine without a reason says what its state means.
+func TestEngineWhy(t *testing.T) {
+	for _, tc := range []struct {
+		e    Engine
+		want string
+	}{
+		{Engine{State: "down", Reason: "probe failed: x", LastError: "y"}, "probe failed: x"},
+		{Engine{State: "down", LastError: "y"}, "y"},
+		{Engine{State: "unknown"}, "not probed yet"},
+		{Engine{State: "starting"}, "joining the pool"},
+		{Engine{State: "draining"}, "gets no new requests"},
+		{Engine{State: "cooldown"}, "a request failed"},
+		{Engine{State: "weird"}, "no reason given"},
+	} {
+		require.Equal(t, tc.want, engineWhy(tc.e), "engineWhy(%+v)", tc.e)
+	}
 }
 
 // TestStateReasons: each check that fails says why, in words.
 func TestStateReasons(t *testing.T) {
-	src := &fakeSource{health: []byte(`{"status":"down","draining":true,"checks":{
-		"ollama":{"ok":true,"url":"http://o:11434"},
+	src := &fakeSource{health: []byte(`{"status":"down","draining":true,
+		"engines":[{"name":"o:11434","state":"ready","ok":true}],"checks":{
 		"models":{"default":"qwen3","default_present":false,"embedding":"emb","embedding_present":false},
 		"pull":{"enabled":true,"models":[{"model":"qwen3","status":"pulling abc","percent":42.4,"active":true},{"model":"emb","status":"failed","error":"no space left","active":false}]},
 		"queue":{"waiting":8,"max_waiting":8}}}`), collErr: ErrNoRAG}
@@ -119,7 +145,6 @@ func TestStateReasons(t *testing.T) {
 		`embedding model "emb" not present (pull failed: no space left)`,
 		"admission queue full: 8 waiting",
 	}, st.Reasons)
-	require.Equal(t, `default model "qwen3" not present`, st.Engines[0].Reason)
 	require.False(t, st.RAG.Enabled)
 
 	src.health = []byte(`{"status":"maybe"}`)
@@ -136,7 +161,7 @@ func TestStateReasons(t *testing.T) {
 // TestStateScaling: the controller's state with its notable decisions.
 func TestStateScaling(t *testing.T) {
 	now := time.Now()
-	src := &fakeSource{health: fixture(t, "health-ollama.json"), collErr: ErrNoRAG, status: &scaling.Status{
+	src := &fakeSource{health: fixture(t, "health-one.json"), collErr: ErrNoRAG, status: &scaling.Status{
 		Policy: "thresholds", Mode: "local", Provider: "none", DryRun: `provider "none"`, Current: 1, Desired: 2, Min: 1, Max: 4,
 		Decisions: []scaling.Record{
 			{Time: now.Add(-3 * time.Second), Current: 1, Decision: scaling.Decision{Desired: 1, Direction: scaling.None}, Result: scaling.ResultHeld},

@@ -31,15 +31,8 @@ type minuteQueue struct {
 	rejected  int // 429s
 }
 
-// upstreamStats are the requests that reached the engine, for the engine
-// row made from /health's one Ollama (the pool reports its own).
-type upstreamStats struct {
-	requests, errors  uint64
-	serviceMS, ttftMS map[string]float64 // EWMAs by model
-}
-
 // summary merges the completed intervals of the last minute.
-func (h *History) summary() (Traffic, minuteQueue, upstreamStats) {
+func (h *History) summary() (Traffic, minuteQueue) {
 	h.rmu.RLock()
 	defer h.rmu.RUnlock()
 	k := int(min(h.seq, int64(len(h.accs)-1)))
@@ -63,7 +56,6 @@ func (h *History) summary() (Traffic, minuteQueue, upstreamStats) {
 	h.mu.Unlock()
 
 	tr := Traffic{Requests: all.requests, Errors: all.errors, WindowS: window.Seconds(), Models: []ModelSummary{}}
-	up := upstreamStats{serviceMS: map[string]float64{}, ttftMS: map[string]float64{}}
 	var allWin modelAcc
 	mq := minuteQueue{waitP95MS: win.wait.quantile(0.95)}
 	for i := range win.models {
@@ -77,18 +69,10 @@ func (h *History) summary() (Traffic, minuteQueue, upstreamStats) {
 		if !named && (i < MaxModels || t.requests == 0 && w.n == 0) {
 			continue
 		}
-		name := slotLabel(names, i)
-		if named && t.serviceMS > 0 {
-			up.serviceMS[name] = round1(t.serviceMS)
-		}
-		if named && t.ttftMS > 0 {
-			up.ttftMS[name] = round1(t.ttftMS)
-		}
-		tr.Models = append(tr.Models, w.summary(name, t, window))
+		tr.Models = append(tr.Models, w.summary(slotLabel(names, i), t, window))
 	}
 	tr.All = allWin.summary("", all, window)
-	up.requests, up.errors = all.upstream, all.upErrs
-	return tr, mq, up
+	return tr, mq
 }
 
 func (a *modelAcc) summary(name string, t totals, window time.Duration) ModelSummary {

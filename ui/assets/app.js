@@ -1,14 +1,12 @@
 // AURAX status page. Hand-written, no dependencies: it polls two JSON
 // endpoints next to it (api/state, api/history) every REFRESH_MS, with
 // relative URLs so that it works under a proxy's path prefix, and draws
-// the charts as SVG. Keys live in this closure only: never in storage,
+// the charts as SVG (with charts.js). Keys live in this closure only: never in storage,
 // cookies or the URL. Every value from the server is written with
 // textContent, never parsed as HTML.
 'use strict';
 (() => {
   const REFRESH_MS = 2000;
-  const SVGNS = 'http://www.w3.org/2000/svg';
-  const W = 300, H = 80; // the charts' viewBox; CSS fixes their size
   let apiKey = '';
   let points = [];
   let since = 0;
@@ -18,48 +16,7 @@
   let serverNow = 0;
   let lastState = null;
   let timer = 0;
-
-  const $ = (id) => document.getElementById(id);
-  const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  };
-  const svg = (tag, attrs) => {
-    const e = document.createElementNS(SVGNS, tag);
-    for (const k in attrs) e.setAttribute(k, attrs[k]);
-    return e;
-  };
-  const setText = (id, text) => {
-    const e = $(id);
-    if (e.textContent !== text) e.textContent = text;
-  };
-
-  // ---- formatting
-  const num = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v)) ? '–' : Number(v).toFixed(d);
-  const msText = (v) => {
-    if (!v) return '–';
-    if (v >= 10000) return (v / 1000).toFixed(1) + ' s';
-    if (v >= 100) return v.toFixed(0) + ' ms';
-    return v.toFixed(1) + ' ms';
-  };
-  const pct = (v) => (v * 100).toFixed(1) + ' %';
-  const dur = (s) => {
-    s = Math.max(0, Math.floor(s));
-    const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-    if (d) return `${d}d ${h}h`;
-    if (h) return `${h}h ${String(m).padStart(2, '0')}m`;
-    return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  };
-  const clock = (t) => new Date(t).toLocaleTimeString([], {hour12: false});
-  const bytes = (b) => {
-    if (!b) return '0';
-    const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let i = 0;
-    while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
-    return b.toFixed(i ? 1 : 0) + ' ' + u[i];
-  };
+  const {$, el, setText, num, msText, pct, dur, clock, bytes, makeChart, sparkline, ago} = aurax; // charts.js
 
   // ---- requests
   class HTTPError extends Error {
@@ -81,87 +38,6 @@
   }
 
   // ---- charts
-  // A chart is a fixed-size SVG (lines only, stretched to its box) with its
-  // numbers as HTML around it: title and current values in the caption, a
-  // legend whose line samples match the series' dash patterns, the scale,
-  // and an x axis. Series differ by dash pattern as well as colour.
-  function makeChart(id, title, labels, opts = {}) {
-    const fig = $(id);
-    const cap = el('figcaption');
-    const capTitle = el('span', 'title', title);
-    if (opts.long) capTitle.title = opts.long;
-    const capScale = el('span', 'scale');
-    cap.append(capTitle, capScale);
-    const plot = el('div', 'plot');
-    const s = svg('svg', {viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', focusable: 'false'});
-    for (const y of [0, H / 2, H]) {
-      s.append(svg('line', {x1: 0, x2: W, y1: y, y2: y, class: 'grid', 'vector-effect': 'non-scaling-stroke'}));
-    }
-    const paths = labels.map((_, i) => {
-      const p = svg('path', {class: 'line s' + i, 'vector-effect': 'non-scaling-stroke', d: ''});
-      s.append(p);
-      return p;
-    });
-    const marks = el('div', 'markers');
-    plot.append(s, marks);
-    const legend = el('ul', 'legend');
-    const values = labels.map((l, i) => {
-      const li = el('li');
-      const sample = svg('svg', {viewBox: '0 0 24 6', class: 'sample', 'aria-hidden': 'true'});
-      sample.append(svg('line', {x1: 0, x2: 24, y1: 3, y2: 3, class: 'line s' + i}));
-      const v = el('span', 'value', '–');
-      li.append(sample, el('span', 'label', l + ' '), v);
-      legend.append(li);
-      return v;
-    });
-    const axis = el('div', 'xaxis');
-    axis.setAttribute('aria-hidden', 'true');
-    const ticks = [el('span', '', '−15m'), el('span', '', '−10m'), el('span', '', '−5m'), el('span', '', 'now')];
-    axis.append(...ticks);
-    fig.replaceChildren(cap, plot, legend, axis);
-    return {
-      marks,
-      // draw(ts, cols, t0, t1, fmt): ts are Unix ms, cols[i][k] the value
-      // of series i at ts[k] (null: no data, drawn as a gap), t0..t1 the
-      // window drawn. fmt formats a value.
-      draw(ts, cols, t0, t1, fmt) {
-        const w = t1 - t0;
-        ticks.forEach((e, i) => {
-          const txt = i === 3 ? 'now' : '−' + ago(w * (3 - i) / 3);
-          if (e.textContent !== txt) e.textContent = txt;
-        });
-        let top = opts.min || 1;
-        for (const c of cols) for (const v of c) if (v !== null && v > top) top = v;
-        top = niceCeil(top * 1.05);
-        capScale.textContent = 'scale 0–' + fmt(top);
-        const aria = [];
-        cols.forEach((c, i) => {
-          let d = '', pen = false, last = null;
-          for (let k = 0; k < ts.length; k++) {
-            const v = c[k];
-            if (v === null || v === undefined || ts[k] < t0) { pen = false; continue; }
-            const x = ((ts[k] - t0) / w * W).toFixed(1);
-            const y = (H - v / top * H).toFixed(1);
-            d += (pen ? 'L' : 'M') + x + ' ' + y + (pen ? '' : 'l0 0'); // a lone point shows as a dot
-            pen = true;
-            last = v;
-          }
-          if (paths[i].getAttribute('d') !== d) paths[i].setAttribute('d', d);
-          const txt = last === null ? '–' : fmt(last);
-          if (values[i].textContent !== txt) values[i].textContent = txt;
-          aria.push(`${labels[i]} ${txt}`);
-        });
-        s.setAttribute('aria-label', `${opts.long || title}, last ${ago(w)}, latest: ${aria.join(', ')}; scale 0 to ${fmt(top)}`);
-      },
-    };
-  }
-  const ago = (ms) => ms >= 120e3 ? Math.round(ms / 60e3) + 'm' : Math.round(ms / 1e3) + 's';
-  function niceCeil(v) {
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
-    return 10 * p;
-  }
-
   const fixed = (d) => (v) => num(v, d);
   const rate = (v) => num(v, v >= 100 ? 0 : (v >= 10 ? 1 : 2));
   const charts = {
@@ -209,7 +85,9 @@
 
   // Decision markers sit on the replica chart at the moment each decision
   // was taken, numbered like the timeline below it; labels of decisions
-  // close in time go on alternate rows.
+  // close in time go on alternate rows. The newest one also says its rule
+  // (or reason) on a row above them, pointing left when it is on the
+  // right half; every marker's title has its whole text.
   function drawMarkers(t0, t1) {
     const ds = (lastState && lastState.scaling && lastState.scaling.decisions) || [];
     const out = [];
@@ -220,7 +98,9 @@
       const x = Math.min(100, (t - t0) / (t1 - t0) * 100);
       row = x - lastX < 4 ? (row + 1) % 2 : 0;
       lastX = x;
-      const m = el('span', 'marker ' + dirClass(d) + ' row' + row, dirSym(d) + (i + 1));
+      const newest = i === ds.length - 1;
+      const m = el('span', 'marker ' + dirClass(d) + ' row' + (newest ? 2 : row) + (newest && x > 50 ? ' flip' : ''), dirSym(d) + (i + 1));
+      if (newest) m.append(el('span', 'rule', ' ' + ruleText(d)));
       m.style.left = x.toFixed(2) + '%';
       m.title = decisionText(d, i);
       m.dataset.index = String(i + 1);
@@ -228,6 +108,7 @@
     });
     charts.replicas.marks.replaceChildren(...out);
   }
+  const ruleText = (d) => [d.reason, d.rule].filter(Boolean).join(': ') || d.note || `${d.current} → ${d.desired}`;
   const dirSym = (d) => d.result === 'held' ? '■' : (d.direction === 'down' ? '▼' : (d.direction === 'up' ? '▲' : '■'));
   const dirClass = (d) => d.result === 'held' ? 'held' : (d.direction || 'none');
   function decisionText(d, i) {
@@ -241,7 +122,16 @@
 
   // ---- rendering the state
   const STATUS = {ok: ['✔', 'OK'], degraded: ['▲', 'DEGRADED'], down: ['✖', 'DOWN'], unknown: ['?', 'UNKNOWN']};
-  const ENGINE = {ready: '✔', starting: '…', down: '✖', cooldown: '◷', draining: '⇣'};
+  // The pool's engine states: a symbol and a word each (readable without
+  // colour), and what the state means for requests.
+  const ENGINE = {
+    ready: ['✔', 'serving'],
+    unknown: ['?', 'not probed yet; routable'],
+    starting: ['◌', 'joining: no requests yet'],
+    draining: ['⇣', 'no new requests'],
+    cooldown: ['◷', 'sits out after a failed request'],
+    down: ['✖', 'probed again with backoff'],
+  };
 
   function render(st) {
     lastState = st;
@@ -261,8 +151,8 @@
     const reasons = st.reasons.length ? st.reasons : ['All checks pass.'];
     rows('reasons', reasons.map((r) => el('li', '', r)));
 
-    setText('engines-from', st.engines_from === 'engines' ? `${st.engines.length} from the engine pool` : 'the configured Ollama');
-    rows('engines', st.engines.length ? st.engines.map(engineRow) : [emptyRow(7, 'No engine.')]);
+    setText('engines-count', engineCounts(st.engines));
+    rows('engines', st.engines.length ? st.engines.flatMap(engineRows) : [emptyRow(6, 'No engine in the pool.')]);
 
     const q = st.queue;
     setText('q-waiting', `${q.waiting} of ${q.max_waiting} max`);
@@ -274,11 +164,20 @@
     setText('req-total', String(tr.requests));
     setText('err-total', String(tr.errors));
     modelOptions(tr.models.map((m) => m.name));
-    rows('models', [modelRow(Object.assign({}, tr.all, {name: 'all models'}), true)].concat(tr.models.map((m) => modelRow(m))));
+    rows('models', [modelRow(Object.assign({}, tr.all, {name: ''}), true)].concat(tr.models.map((m) => modelRow(m))));
 
     renderScaling(st.scaling);
     renderRAG(st.rag);
     renderGPU(st.gpu);
+  }
+
+  // "2 in the pool: 1 ready, 1 draining", the states in ENGINE's order
+  function engineCounts(es) {
+    const n = {};
+    for (const e of es) n[e.state] = (n[e.state] || 0) + 1;
+    const parts = Object.keys(ENGINE).filter((k) => n[k]).map((k) => `${n[k]} ${k}`);
+    for (const k in n) if (!ENGINE[k]) parts.push(`${n[k]} ${k}`);
+    return `${es.length} in the pool` + (parts.length ? ': ' + parts.join(', ') : '');
   }
 
   function rows(id, children) { $(id).replaceChildren(...children); }
@@ -298,33 +197,87 @@
     return tr;
   }
 
-  function engineRow(e) {
+  // An engine is a row, and a second one saying why when the pool gives a
+  // reason or the engine has failed a request: errors are long, and a
+  // column of their own would push the table past a laptop's width.
+  const ENGINE_COLS = ['Engine', 'State', 'Models', 'In flight / slots', 'Service EWMA', 'Requests / errors'];
+  function engineRows(e) {
     const tr = el('tr', 'engine state-' + e.state);
     tr.dataset.engine = e.name;
+    tr.dataset.state = e.state;
     const name = el('div');
     name.append(el('strong', '', e.name), el('br'), el('span', 'sub', `${e.source} · ${e.version ? 'v' + e.version : 'version unknown'}`));
-    const state = el('span', 'state ' + e.state, `${ENGINE[e.state] || '?'} ${e.state}${e.ok ? '' : ' (not ok)'}`);
+    const [sym, means] = ENGINE[e.state] || ['?', 'a state this page does not know'];
+    const state = el('div');
+    state.append(el('span', 'state ' + e.state, `${sym} ${e.state}`), el('br'), el('span', 'sub', means));
+    for (const p of e.pulls || []) {
+      const what = p.active ? `pulling ${p.model} ${num(p.percent, 0)} %` : (p.error ? `pull of ${p.model} failed` : '');
+      if (what) state.append(el('br'), el('span', 'sub', what));
+    }
     const loaded = new Set(e.loaded || []);
     const models = el('ul', 'models');
     const names = (e.models || []).slice();
     for (const l of loaded) if (!names.some((n) => same(n, l))) names.push(l);
     for (const n of names) {
       const isLoaded = [...loaded].some((l) => same(n, l));
-      models.append(el('li', isLoaded ? 'loaded' : '', (isLoaded ? '● ' : '○ ') + n + (isLoaded ? ' (loaded)' : '')));
+      const li = el('li', isLoaded ? 'loaded' : '', (isLoaded ? '● ' : '○ ') + short(n) + (isLoaded ? ' (loaded)' : ''));
+      li.title = n;
+      models.append(li);
     }
     if (!names.length) models.append(el('li', 'sub', 'none'));
-    const ewma = Object.entries(e.service_ewma_ms || {}).map(([m, v]) => `${m}: ${msText(v)}`).join(', ') || '–';
-    const reason = [e.reason, e.last_error && e.last_error !== e.reason ? 'last error: ' + e.last_error : ''].filter(Boolean).join(' · ') || '–';
-    return cells(tr, [name, state, models, `${e.in_flight} / ${e.slots}`, ewma, `${e.requests} / ${e.errors}`, reason],
-      [false, false, false, true, true, true, false]);
+    const slots = el('div');
+    slots.append(document.createTextNode(`${e.in_flight} / ${e.slots}`));
+    if (e.parallel && e.parallel !== e.slots) slots.append(el('br'), el('span', 'sub', `share of ${e.parallel}`));
+    const ewma = el('ul', 'models');
+    for (const [m, v] of Object.entries(e.service_ewma_ms || {})) ewma.append(el('li', '', `${short(m)}: ${msText(v)}`));
+    if (!ewma.children.length) ewma.append(el('li', '', '–'));
+    cells(tr, [name, state, models, slots, ewma, `${e.requests} / ${e.errors}`], [false, false, false, true, true, true]);
+    ENGINE_COLS.forEach((l, i) => { tr.cells[i].dataset.label = l; }); // the column names of a phone's stacked layout
+    const why = engineWhy(e);
+    if (!why) return [tr];
+    const wtr = el('tr', 'why state-' + e.state);
+    wtr.dataset.why = e.name;
+    const td = el('td');
+    td.colSpan = 5;
+    td.append(why);
+    wtr.append(el('td'), td);
+    return [tr, wtr];
   }
-  const same = (a, b) => a.replace(/:latest$/, '') === b.replace(/:latest$/, '');
+  // Why an engine is not serving, and its last error when that says more;
+  // null when there is nothing to say.
+  function engineWhy(e) {
+    const out = el('p', 'why');
+    if (e.reason) out.append(el('strong', '', 'Why: '), document.createTextNode(e.reason));
+    if (e.last_error && e.last_error !== e.reason && !(e.reason || '').endsWith(e.last_error)) {
+      if (e.reason) out.append(document.createTextNode(' · '));
+      const at = e.last_error_at ? ' (' + clock(Date.parse(e.last_error_at)) + ')' : '';
+      out.append(el('span', 'sub', `last error${at}: ${e.last_error}`));
+    }
+    return out.childNodes.length ? out : null;
+  }
+  // Model names as clients write them: Ollama's implied ":latest" left out
+  // (the full name is the item's title).
+  const short = (n) => n.replace(/:latest$/, '');
+  const same = (a, b) => short(a) === short(b);
 
+  // A model's row: the last minute's figures, and its requests/s and p95
+  // over the charts' window as sparklines (m.name '': all models).
   function modelRow(m, total) {
     const tr = el('tr', total ? 'total' : '');
-    return cells(tr, [m.name, String(m.requests), String(m.errors), num(m.rps, 2),
-      `${msText(m.p50_ms)} / ${msText(m.p95_ms)}`, `${msText(m.ttft_p50_ms)} / ${msText(m.ttft_p95_ms)}`, pct(m.error_rate)],
-    [false, true, true, true, true, true, true]);
+    tr.dataset.model = m.name;
+    const [t0, t1] = chartWindow();
+    const ts = points.map((p) => p.t);
+    const pick = (p) => m.name ? (p.models || []).find((x) => x.name === m.name) : p.all;
+    const rps = sparkline(ts, points.map((p) => { const x = pick(p); return x ? x.rps : 0; }), t0, t1, rate, 'requests/s');
+    const p95 = sparkline(ts, points.map((p) => { const x = pick(p); return x && x.n ? x.p95_ms : null; }), t0, t1, msText, 'p95 latency');
+    return cells(tr, [m.name || 'all models', `${m.requests} / ${m.errors}`, withSpark(num(m.rps, 2), rps),
+      withSpark(`${msText(m.p50_ms)} / ${msText(m.p95_ms)}`, p95), `${msText(m.ttft_p50_ms)} / ${msText(m.ttft_p95_ms)}`, pct(m.error_rate)],
+    [false, true, true, true, true, true]);
+  }
+  function withSpark(text, spark) {
+    const d = el('div', 'withspark');
+    d.append(spark, el('span', '', text));
+    return d;
   }
 
   function modelOptions(names) {
@@ -386,15 +339,23 @@
     else if (r.error) msg = r.error;
     setText('rag-msg', msg);
     const cs = r.collections || [];
-    rows('collections', cs.length ? cs.map((c) => cells(el('tr'), [c.name, String(c.dimension), c.distance, String(c.points), c.embed_model || '–'],
-      [false, true, false, true, false])) : [emptyRow(5, r.enabled ? 'No collection.' : '–')]);
+    rows('collections', cs.length ? cs.map((c) => {
+      const name = el('div');
+      name.append(el('strong', '', c.name), el('br'), el('span', 'sub', `${c.distance} · ${c.embed_model || 'no embedding model'}`));
+      return cells(el('tr'), [name, String(c.dimension), String(c.points)], [false, true, true]);
+    }) : [emptyRow(3, r.enabled ? 'No collection.' : '–')]);
   }
 
   function renderGPU(g) {
     setText('gpu-msg', g.available ? '' : 'No GPU: ' + (g.reason || 'not available'));
     const ds = g.devices || [];
-    rows('gpus', ds.length ? ds.map((d) => cells(el('tr'), [`${d.index} ${d.name || ''}`, d.error ? 'error' : num(d.utilization_percent, 0) + ' %',
-      `${bytes(d.memory_used_bytes)} / ${bytes(d.memory_total_bytes)}`], [false, true, true])) : [emptyRow(3, '–')]);
+    rows('gpus', ds.length ? ds.map((d) => {
+      const name = el('div');
+      name.append(el('strong', '', `${d.index} ${d.name || ''}`));
+      if (d.error) name.append(el('br'), el('span', 'sub', '✖ ' + d.error));
+      return cells(el('tr'), [name, num(d.utilization_percent, 0) + ' %', `${bytes(d.memory_used_bytes)} / ${bytes(d.memory_total_bytes)}`],
+        [false, true, true]);
+    }) : [emptyRow(3, '–')]);
   }
 
   // ---- the loop
