@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurax/aurax/internal/retry"
 	"github.com/aurax/aurax/scaling"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -378,7 +379,7 @@ func (p *Provider) SetReplicas(ctx context.Context, n int) error {
 		return err
 	}
 	if n < 0 {
-		return fmt.Errorf("compose: %d engines: at least 0", n)
+		return retry.Terminal(fmt.Errorf("compose: %d engines: at least 0", n))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -435,6 +436,8 @@ func (p *Provider) isDraining(id string) bool {
 }
 
 // BoundError is a scale-up that hit the platform's bound: no free GPU.
+// SetReplicas returns it marked terminal (internal/retry): a retry within
+// the same decision would find the GPUs as held.
 type BoundError struct {
 	Wanted, Running int
 	Reason          string
@@ -480,7 +483,7 @@ func (p *Provider) scaleUp(ctx context.Context, all []replica, k int) error {
 	}
 	tmpl, ok := template(all)
 	if !ok {
-		return fmt.Errorf("compose: no engine container of %s/%s to clone", p.project, p.service)
+		return retry.Terminal(fmt.Errorf("compose: no engine container of %s/%s to clone", p.project, p.service))
 	}
 	ictx, cancel := context.WithTimeout(ctx, p.cfg.APITimeout)
 	ins, err := p.cli.ContainerInspect(ictx, tmpl.id, client.ContainerInspectOptions{})
@@ -497,8 +500,8 @@ func (p *Provider) scaleUp(ctx context.Context, all []replica, k int) error {
 		if len(p.gpus) > 0 {
 			var ok bool
 			if gpu, ok = freeGPU(p.gpus, held); !ok {
-				return &BoundError{Wanted: running + k, Running: running,
-					Reason: fmt.Sprintf("every GPU of compose.gpus (%s) is held by an engine", strings.Join(p.gpus, ","))}
+				return retry.Terminal(&BoundError{Wanted: running + k, Running: running,
+					Reason: fmt.Sprintf("every GPU of compose.gpus (%s) is held by an engine", strings.Join(p.gpus, ","))})
 			}
 		}
 		next++

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/internal/dockertest"
+	"github.com/aurax/aurax/internal/retry"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -359,6 +360,7 @@ func TestProviderGivesEachEngineItsOwnGPU(t *testing.T) {
 	err = p.SetReplicas(ctx, 4)
 	var be *BoundError
 	require.ErrorAs(t, err, &be)
+	require.True(t, retry.IsTerminal(err), "no GPU frees up within one decision's retries")
 	require.Contains(t, err.Error(), "every GPU of compose.gpus (0,1,2) is held by an engine")
 	gpus := map[string]bool{}
 	for _, id := range started {
