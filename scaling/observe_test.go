@@ -138,6 +138,37 @@ func FuzzDecodeSignals(f *testing.F) {
 	})
 }
 
+func FuzzDecodePromResult(f *testing.F) {
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"3"]}]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0.25"]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`))
+	f.Add([]byte(`{"status":"error","error":"parse error"}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"matrix","result":[]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"+Inf"]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodePromResult(bytes.NewReader(b))
+		if err != nil && v != 0 {
+			t.Fatalf("decodePromResult(%q) = %v with error %v", b, v, err)
+		}
+		if err == nil && math.IsInf(v, 0) {
+			t.Fatalf("decodePromResult(%q) = %v: infinite", b, v)
+		}
+	})
+}
+
+func TestPrometheusObserverRejectsImpossibleReplicas(t *testing.T) {
+	for _, v := range []string{"+Inf", "-1", "1e300"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"` + v + `"]}]}}`))
+		}))
+		o := &PrometheusObserver{URL: srv.URL, Queries: Queries{Replicas: "r", Slots: "s"}, Client: srv.Client()}
+		_, err := o.Observe(context.Background())
+		srv.Close()
+		require.Error(t, err, "replicas %s", v)
+	}
+}
+
 // TestAggregateEnginesAndGateways: gateways over one pool each see all of
 // its engines and hold a share of its slots: the engines are the most any
 // gateway sees, the slots and the load add up.
