@@ -110,7 +110,7 @@ func NewController(cfg Config, obs Observer, prov Provider, reg prometheus.Regis
 		return nil, errors.New("scaling: nil observer")
 	}
 	if prov == nil {
-		if cfg.Provider != "none" {
+		if cfg.Provider != ProviderNone {
 			return nil, fmt.Errorf("scaling: provider %q not given", cfg.Provider)
 		}
 		prov = NewDryRun(cfg.MinReplicas, `provider "none": decisions are logged, not applied`, logger)

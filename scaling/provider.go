@@ -26,6 +26,10 @@ type Bounded interface {
 	Bound() (n int, why string)
 }
 
+// ProviderNone is the dry run's scaling.provider value; the others are
+// named by their packages (compose.Name, runpod.Name).
+const ProviderNone = "none"
+
 // DryRun is the "none" provider: it records the count it was asked for and
 // logs it, changing nothing.
 type DryRun struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aurax/aurax/internal/dockertest"
 	"github.com/aurax/aurax/internal/retry"
+	"github.com/aurax/aurax/scaling"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -60,6 +61,33 @@ func TestConfigValidate(t *testing.T) {
 			}
 			require.ErrorContains(t, err, tc.want)
 		})
+	}
+}
+
+func TestValidateForScalingBounds(t *testing.T) {
+	sc := scaling.DefaultConfig()
+	sc.Profile, sc.Provider = scaling.ProfileProd, Name
+	for _, tc := range []struct {
+		gpus string
+		max  int // scaling.max_replicas (0: the prod profile's 50)
+		want string
+	}{
+		{"", 0, ""}, // CPU only: no bound
+		{"all", 0, ""},
+		{"0,1,2", 3, ""},
+		{"0,1,2", 2, ""},
+		{"0,1,2", 4, "scaling.max_replicas 4 is above compose.gpus, which lists 3 (0,1,2), one engine per GPU"},
+		{"0", 0, "scaling.max_replicas 50 is above compose.gpus, which lists 1 (0)"},
+		{"0,x", 1, "compose.gpus"},
+	} {
+		c := DefaultConfig()
+		c.GPUs, sc.MaxReplicas = tc.gpus, tc.max
+		err := c.ValidateFor(sc)
+		if tc.want == "" {
+			require.NoError(t, err, "gpus %q, max_replicas %d", tc.gpus, tc.max)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want, "gpus %q, max_replicas %d", tc.gpus, tc.max)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/aurax/aurax/scaling"
 )
 
 // Config configures the RunPod provider and observer. The API key comes
@@ -21,6 +23,10 @@ type Config struct {
 	WorkerSlots int           `yaml:"worker_slots" help:"concurrent jobs one worker runs (its admission slots; 0: unknown)"`
 	Timeout     time.Duration `yaml:"timeout" help:"time one API call may take (and longest wait for a spent rate limit)"`
 }
+
+// Name is this provider's and observer's scaling.provider and scaling.mode
+// value.
+const Name = scaling.ModeRunPod
 
 // Scaler types of RunPod's own scaler.
 const (
@@ -88,4 +94,16 @@ func (c Config) Validate() error {
 		bad("timeout", "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateFor is Validate plus what the scaling settings sc must respect:
+// the floor the controller sets, workers.min, is at most max_workers, so
+// scaling.max_replicas may not exceed it.
+func (c Config) ValidateFor(sc scaling.Config) error {
+	err := c.Validate()
+	if r := sc.Resolved(); c.MaxWorkers >= 1 && r.MaxReplicas > c.MaxWorkers {
+		err = errors.Join(err, fmt.Errorf("scaling.max_replicas %d is above runpod.max_workers %d (the endpoint's budget, and the highest floor it takes): lower the one or raise the other",
+			r.MaxReplicas, c.MaxWorkers))
+	}
+	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aurax/aurax/internal/fakerunpod"
 	"github.com/aurax/aurax/internal/retry"
+	"github.com/aurax/aurax/scaling"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -361,4 +362,31 @@ func TestDecodeErrorsAreNotRetried(t *testing.T) {
 	require.False(t, errors.As(err, new(*APIError)))
 	require.True(t, retry.IsTerminal(err), "an answer that does not decode would not decode again")
 	require.Empty(t, *waits)
+}
+
+func TestValidateForScalingBounds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.EndpointID, cfg.MaxWorkers = "ep", 10
+	sc := scaling.DefaultConfig()
+	sc.Profile, sc.Provider = scaling.ProfileProd, Name
+	tests := []struct {
+		max  int // scaling.max_replicas (0: the prod profile's 50)
+		want string
+	}{
+		{10, ""},
+		{4, ""},
+		{11, "scaling.max_replicas 11 is above runpod.max_workers 10"},
+		{0, "scaling.max_replicas 50 is above runpod.max_workers 10"},
+	}
+	for _, tt := range tests {
+		sc.MaxReplicas = tt.max
+		err := cfg.ValidateFor(sc)
+		if tt.want == "" {
+			require.NoError(t, err, "max_replicas %d", tt.max)
+			continue
+		}
+		require.ErrorContains(t, err, tt.want, "max_replicas %d", tt.max)
+	}
+	cfg.EndpointID = ""
+	require.ErrorContains(t, cfg.ValidateFor(sc), "runpod.endpoint_id", "its own settings too")
 }
