@@ -10,10 +10,13 @@ import (
 // idempotent: calling it again with the same n after an error or a timeout
 // never adds more. It returns when the request is accepted (replicas may
 // still be starting) or with an error, in which case the count may or may
-// not have changed; the controller re-reads Replicas and retries. Replicas
-// returns the count the provider runs or is starting. Both honour ctx: on
-// cancellation they return ctx.Err() promptly. Providers are safe for
-// concurrent use.
+// not have changed. It tries once: the controller is the one that retries,
+// re-reading Replicas first, unless the error is marked terminal
+// (internal/retry.Terminal: a bad count, over the platform's bound, a 4xx);
+// an error marked with retry.After is retried after the wait it names.
+// Replicas returns the count the provider runs or is starting. Both honour
+// ctx: on cancellation they return ctx.Err() promptly. Providers are safe
+// for concurrent use.
 type Provider interface {
 	Replicas(ctx context.Context) (int, error)
 	SetReplicas(ctx context.Context, n int) error
