@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/aurax/aurax/internal/dockertest"
 	"github.com/aurax/aurax/internal/retry"
 	"github.com/aurax/aurax/scaling"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -474,4 +476,24 @@ func TestSetReplicasRefusesNegative(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.True(t, errors.Is(p.SetReplicas(ctx, 2), context.Canceled))
+}
+
+func TestClassifyEngineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		terminal bool
+	}{
+		{nil, false},
+		{fmt.Errorf("compose: create x: %w", cerrdefs.ErrInvalidArgument), true},
+		{fmt.Errorf("compose: start x: %w", cerrdefs.ErrPermissionDenied), true},
+		{cerrdefs.ErrUnauthenticated, true}, // the Engine refuses this client
+		{cerrdefs.ErrNotImplemented, true},
+		{fmt.Errorf("compose: create x: %w", cerrdefs.ErrConflict), false}, // a name still held by a container being removed
+		{cerrdefs.ErrNotFound, false},
+		{errors.New("connection reset"), false},
+		{retry.Terminal(errors.New("already")), true},
+	} {
+		require.Equal(t, tc.terminal, retry.IsTerminal(classify(tc.err)), "classify(%v)", tc.err)
+	}
+	require.True(t, retry.IsTerminal(new(Provider).SetReplicas(context.Background(), -1)), "a negative count is terminal")
 }

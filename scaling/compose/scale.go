@@ -41,11 +41,23 @@ func (p *Provider) SetReplicas(ctx context.Context, n int) error {
 	active := p.activeReplicas(rs)
 	switch {
 	case len(active) < n:
-		return p.scaleUp(ctx, rs, n-len(active))
+		return classify(p.scaleUp(ctx, rs, n-len(active)))
 	case len(active) > n:
 		p.scaleDown(active, len(active)-n)
 	}
 	return nil
+}
+
+// classify marks the Engine's answers that another try would repeat as
+// terminal (internal/retry): an invalid request, a permission the socket
+// lacks, an API the Engine does not have. A conflict or a container gone
+// meanwhile stays retryable: the next try lists the containers anew.
+func classify(err error) error {
+	if err != nil && !retry.IsTerminal(err) && (cerrdefs.IsInvalidArgument(err) || cerrdefs.IsPermissionDenied(err) ||
+		cerrdefs.IsUnauthorized(err) || cerrdefs.IsNotImplemented(err)) {
+		return retry.Terminal(err)
+	}
+	return err
 }
 
 func (p *Provider) activeReplicas(rs []replica) []replica {
