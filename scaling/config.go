@@ -39,6 +39,7 @@ type Config struct {
 // number (a scalar or a one-element vector). An empty query means "unknown".
 type Queries struct {
 	Replicas    string `yaml:"replicas" help:"PromQL: engines ready (the serving replicas)"`
+	Starting    string `yaml:"starting" help:"PromQL: engines starting (not ready yet)"`
 	QueueDepth  string `yaml:"queue_depth" help:"PromQL: total queue depth"`
 	InFlight    string `yaml:"in_flight" help:"PromQL: total requests in flight"`
 	Slots       string `yaml:"slots" help:"PromQL: total inference slots"`
@@ -181,6 +182,7 @@ func DefaultConfig() Config {
 func DefaultQueries() Queries {
 	return Queries{
 		Replicas:    `max(sum by (instance) (aurax_engine_up))`,
+		Starting:    `max(count by (instance) (aurax_engine_up{state="starting"})) or vector(0)`,
 		QueueDepth:  `sum(aurax_queue_depth)`,
 		InFlight:    `sum(aurax_queue_in_flight)`,
 		Slots:       `sum(aurax_queue_slots)`,

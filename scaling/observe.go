@@ -232,9 +232,16 @@ func (p *PrometheusObserver) Observe(ctx context.Context) (Observation, error) {
 		}
 		*f.dst = v
 	}
-	if q.Slots != "" {
-		if v, err := p.query(ctx, q.Slots); err == nil && v >= 0 && v <= maxSlots {
-			o.Slots = int(v)
+	for _, f := range []struct {
+		q   string
+		dst *int
+		max float64
+	}{{q.Slots, &o.Slots, maxSlots}, {q.Starting, &o.Starting, maxReplicas}} {
+		if f.q == "" {
+			continue
+		}
+		if v, err := p.query(ctx, f.q); err == nil && v >= 0 && v <= f.max {
+			*f.dst = int(v)
 		}
 	}
 	return o, nil

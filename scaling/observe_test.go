@@ -89,7 +89,8 @@ func TestLocalObserverRate(t *testing.T) {
 func TestPrometheusObserver(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query().Get("query")
-		v := map[string]string{DefaultQueries().Replicas: "3", DefaultQueries().QueueDepth: "12"}[q]
+		dq := DefaultQueries()
+		v := map[string]string{dq.Replicas: "3", dq.Starting: "1", dq.Slots: "12", dq.QueueDepth: "12"}[q]
 		if v == "" {
 			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
 			return
@@ -104,6 +105,8 @@ func TestPrometheusObserver(t *testing.T) {
 	got, err := o.Observe(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 3, got.Replicas)
+	require.Equal(t, 1, got.Starting)
+	require.Equal(t, 12, got.Slots)
 	require.Equal(t, 12.0, got.QueueDepth)
 	require.True(t, math.IsNaN(got.CPUPercent), "empty result: unknown, not zero")
 }

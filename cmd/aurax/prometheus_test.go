@@ -94,6 +94,7 @@ func TestPrometheusObserverMeasuresWhatLocalDoes(t *testing.T) {
 
 	require.Equal(t, lo.Replicas, po.Replicas, "replicas")
 	require.Equal(t, lo.Slots, po.Slots, "slots")
+	require.Equal(t, lo.Starting, po.Starting, "engines starting")
 	require.Equal(t, lo.QueueDepth, po.QueueDepth, "queue depth, idle")
 	require.Equal(t, lo.InFlight, po.InFlight, "in flight, idle")
 	require.Positive(t, lo.ArrivalRate)
