@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -81,7 +82,7 @@ type Backoff struct {
 // Delay is the wait before retry k (k ≥ 1).
 func (b Backoff) Delay(k int) time.Duration {
 	d := b.Initial
-	for i := 1; i < k && (b.Max <= 0 || d < b.Max); i++ {
+	for i := 1; i < k && (b.Max <= 0 || d < b.Max) && d < math.MaxInt64/4; i++ {
 		d *= 2
 	}
 	d = b.capped(d)

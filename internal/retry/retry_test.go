@@ -63,6 +63,7 @@ func TestBackoffDelay(t *testing.T) {
 		{Backoff{Initial: time.Second, Max: 5 * time.Second, Rand: fixed(0)}, 10, 2500 * time.Millisecond},
 		{Backoff{Initial: time.Second, Max: time.Minute, Rand: fixed(0.5)}, 1000, time.Minute}, // no overflow
 		{Backoff{Rand: fixed(0.5)}, 4, 0},
+		{Backoff{Initial: time.Second, Rand: fixed(0.999)}, 1000, time.Duration(float64(time.Second<<32) * 1.499)}, // no cap: no overflow either
 	}
 	for _, tt := range tests {
 		if got := tt.b.Delay(tt.k); got != tt.want {
