@@ -289,7 +289,8 @@ func (c Config) validateModelsQueue(bad badField) {
 }
 
 // sectionErrors are the errors of the sections that validate themselves:
-// rag and scaling always, runpod and compose when they are used.
+// rag and scaling always, runpod and compose when they are used (a provider
+// also against scaling's bounds). Nil entries are dropped by errors.Join.
 func (c Config) sectionErrors() []error {
 	var errs []error
 	if err := c.RAG.Validate(); err != nil {
@@ -298,15 +299,13 @@ func (c Config) sectionErrors() []error {
 	if err := c.Scaling.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Scaling.Provider == "runpod" || c.Scaling.Mode == scaling.ModeRunPod {
-		if err := c.RunPod.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if c.Scaling.Provider == "compose" {
-		if err := c.Compose.Validate(); err != nil {
-			errs = append(errs, err)
-		}
+	switch {
+	case c.Scaling.Provider == runpod.Name:
+		errs = append(errs, c.RunPod.ValidateFor(c.Scaling))
+	case c.Scaling.Mode == scaling.ModeRunPod:
+		errs = append(errs, c.RunPod.Validate())
+	case c.Scaling.Provider == compose.Name:
+		errs = append(errs, c.Compose.ValidateFor(c.Scaling))
 	}
 	return errs
 }

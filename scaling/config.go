@@ -29,7 +29,7 @@ type Config struct {
 	UpCooldown    time.Duration `yaml:"up_cooldown" help:"time after a scale-up before the next one"`
 	DownDelay     time.Duration `yaml:"down_delay" help:"time after any change before a scale-down"`
 	RetryAttempts int           `yaml:"retry_attempts" help:"provider attempts per decision"`
-	RetryBackoff  time.Duration `yaml:"retry_backoff" help:"first retry delay, doubled each attempt"`
+	RetryBackoff  time.Duration `yaml:"retry_backoff" help:"first retry delay, doubled each attempt, with jitter"`
 	Thresholds    Thresholds    `yaml:"thresholds"`
 	Target        Target        `yaml:"target"`
 	Predictive    Predictive    `yaml:"predictive"`
@@ -39,6 +39,7 @@ type Config struct {
 // number (a scalar or a one-element vector). An empty query means "unknown".
 type Queries struct {
 	Replicas    string `yaml:"replicas" help:"PromQL: engines ready (the serving replicas)"`
+	Starting    string `yaml:"starting" help:"PromQL: engines starting (not ready yet)"`
 	QueueDepth  string `yaml:"queue_depth" help:"PromQL: total queue depth"`
 	InFlight    string `yaml:"in_flight" help:"PromQL: total requests in flight"`
 	Slots       string `yaml:"slots" help:"PromQL: total inference slots"`
@@ -148,17 +149,24 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultQueries are the seed's PromQL, corrected: counters are read through
-// rate(), byte sizes are numbers, and metric names are AURAX's.
+// DefaultQueries are the seed's PromQL, corrected so that each means what
+// the local signal means (metrics.Signals): the admission queue's own
+// gauges, model requests only (not HTTP requests, so peers polling
+// /v1/scaling/signals do not count), whole-request latency (streams
+// included), errors as 5xx and 429 over all finished model requests, and
+// 0 rather than "unknown" when no request came, as locally. Their range
+// is metrics.window's default, 1m: change both together.
 func DefaultQueries() Queries {
 	return Queries{
 		Replicas:    `max(sum by (instance) (aurax_engine_up))`,
+		Starting:    `max(count by (instance) (aurax_engine_up{state="starting"})) or vector(0)`,
 		QueueDepth:  `sum(aurax_queue_depth)`,
-		InFlight:    `sum(aurax_inprogress_requests)`,
-		ArrivalRate: `sum(rate(aurax_requests_total{path=~"/v1/.*|/api/.*"}[1m]))`,
-		DoneRate:    `sum(rate(aurax_model_processing_duration_seconds_count[1m]))`,
-		P95Latency:  `histogram_quantile(0.95, sum by (le) (rate(aurax_request_duration_seconds_bucket[5m])))`,
-		ErrorRate:   `sum(rate(aurax_requests_total{status_code!~"2.."}[5m])) / sum(rate(aurax_requests_total[5m]))`,
+		InFlight:    `sum(aurax_queue_in_flight)`,
+		Slots:       `sum(aurax_queue_slots)`,
+		ArrivalRate: `sum(rate(aurax_model_arrivals_total[1m])) or vector(0)`,
+		DoneRate:    `sum(rate(aurax_model_processing_duration_seconds_count[1m])) or vector(0)`,
+		P95Latency:  `histogram_quantile(0.95, sum by (le) (rate(aurax_model_processing_duration_seconds_bucket[1m]))) >= 0 or vector(0)`,
+		ErrorRate:   `sum(rate(aurax_model_requests_total{status=~"5..|429"}[1m])) / (sum(rate(aurax_model_requests_total[1m])) > 0) or vector(0)`,
 		CPUPercent:  `100 * avg(rate(process_cpu_seconds_total{job="aurax"}[1m]))`,
 		MemPercent:  `100 * avg(process_resident_memory_bytes{job="aurax"}) / 4294967296`,
 		GPUPercent:  `avg(nvidia_gpu_utilization_percent)`,

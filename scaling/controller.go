@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/aurax/aurax/internal/ctxtime"
+	"github.com/aurax/aurax/internal/retry"
 )
 
 // ErrNotLeader is returned by SetManual on a replica that is not the leader.
@@ -65,13 +65,6 @@ type Cooldowns struct {
 // Option customises a Controller.
 type Option func(*Controller)
 
-// WithPolicy replaces the configured policy.
-func WithPolicy(p Policy) Option { return func(c *Controller) { c.policy = p } }
-
-// WithElector replaces the leader election (default: lowest peer address
-// when peers_dns is set, else this replica alone).
-func WithElector(e Elector) Option { return func(c *Controller) { c.elector = e } }
-
 // WithReady gives the controller the serving units it can see ready and
 // starting (the engines of this gateway's pool): aurax_active_instances and
 // aurax_starting_instances report them, instead of the provider's count.
@@ -117,7 +110,7 @@ func NewController(cfg Config, obs Observer, prov Provider, reg prometheus.Regis
 		return nil, errors.New("scaling: nil observer")
 	}
 	if prov == nil {
-		if cfg.Provider != "none" {
+		if cfg.Provider != ProviderNone {
 			return nil, fmt.Errorf("scaling: provider %q not given", cfg.Provider)
 		}
 		prov = NewDryRun(cfg.MinReplicas, `provider "none": decisions are logged, not applied`, logger)
@@ -252,27 +245,32 @@ func (c *Controller) Tick(ctx context.Context) {
 	c.record(now, rec)
 }
 
-// apply sets n replicas with retries. Before each retry it re-reads the
+// apply sets n replicas: the one retry loop of the scaling path (providers
+// classify their errors and do not retry). Up to RetryAttempts tries with
+// jittered backoff from RetryBackoff (at most an interval; a Retry-After is
+// waited as asked, within the same cap); a terminal error (validation,
+// over budget, a 4xx) ends it at once. Before each retry it re-reads the
 // count: a failed call that was applied anyway is not applied twice.
 func (c *Controller) apply(ctx context.Context, cur, n int) error {
-	backoff := c.cfg.RetryBackoff
-	var err error
-	for attempt := 1; attempt <= c.cfg.RetryAttempts; attempt++ {
-		if attempt > 1 {
-			if cerr := ctxtime.Sleep(ctx, backoff); cerr != nil {
-				return fmt.Errorf("set replicas %d: %w (last: %v)", n, cerr, err)
-			}
-			backoff *= 2
+	p := retry.Policy{Attempts: c.cfg.RetryAttempts,
+		Backoff: retry.Backoff{Initial: c.cfg.RetryBackoff, Max: c.cfg.Interval},
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			c.logger.Warn("set replicas failed, retrying", "from", cur, "to", n, "attempt", attempt, "wait", wait, "err", err)
+		}}
+	tries := 0
+	err := p.Do(ctx, func(ctx context.Context) error {
+		tries++
+		if tries > 1 {
 			if got, rerr := c.prov.Replicas(ctx); rerr == nil && got == n {
 				return nil
 			}
 		}
-		if err = c.prov.SetReplicas(ctx, n); err == nil {
-			return nil
-		}
-		c.logger.Warn("set replicas failed", "from", cur, "to", n, "attempt", attempt, "err", err)
+		return c.prov.SetReplicas(ctx, n)
+	})
+	if err != nil {
+		return fmt.Errorf("set replicas %d (%d of %d tries): %w", n, tries, c.cfg.RetryAttempts, err)
 	}
-	return fmt.Errorf("set replicas %d after %d attempts: %w", n, c.cfg.RetryAttempts, err)
+	return nil
 }
 
 func (c *Controller) applied(now time.Time, cur int, dec Decision) {

@@ -1,8 +1,9 @@
-package scaling
+package scaling_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -13,6 +14,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/aurax/aurax/internal/retry"
+	. "github.com/aurax/aurax/scaling"
+	"github.com/aurax/aurax/scaling/scalingtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,7 +37,7 @@ func (f *fakeObserver) Observe(ctx context.Context) (Observation, error) {
 	if f.err != nil {
 		return Observation{}, f.err
 	}
-	o := neutral(time.Now())
+	o := Neutral(time.Now())
 	o.Replicas, o.QueueDepth = 2, f.queue
 	return o, nil
 }
@@ -73,7 +78,7 @@ func run(c *Controller) (stop func()) {
 func TestLoopQueueAddsTwoAfterHold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		obs := &fakeObserver{queue: 15}
-		prov := NewMemory(2)
+		prov := scalingtest.NewMemory(2)
 		c, _ := newTestController(t, queueConfig(), obs, prov, true)
 		stop := run(c)
 		defer stop()
@@ -89,8 +94,8 @@ func TestLoopQueueAddsTwoAfterHold(t *testing.T) {
 		time.Sleep(50 * time.Second) // inside the 60 s cooldown
 		synctest.Wait()
 		require.Equal(t, []int{4}, prov.Sets())
-		require.Equal(t, 1.0, toFloat64(t, c.m.events.WithLabelValues("up", "queue")))
-		require.Equal(t, 4.0, toFloat64(t, c.m.active))
+		require.Equal(t, 1.0, toFloat64(t, c.Metrics().Events.WithLabelValues("up", "queue")))
+		require.Equal(t, 4.0, toFloat64(t, c.Metrics().Active))
 		s := c.Status()
 		require.Equal(t, 4, s.Current)
 		require.True(t, s.IsLeader)
@@ -111,7 +116,7 @@ func TestLoopProviderErrorRetriedOnce(t *testing.T) {
 	for _, appliedAnyway := range []bool{false, true} {
 		synctest.Test(t, func(t *testing.T) {
 			obs := &fakeObserver{queue: 15}
-			prov := NewMemory(2)
+			prov := scalingtest.NewMemory(2)
 			prov.FailNext(errors.New("provider: 503"), appliedAnyway)
 			cfg := queueConfig()
 			cfg.Thresholds.Up = []string{"queue_depth > 10 step 2"}
@@ -128,33 +133,85 @@ func TestLoopProviderErrorRetriedOnce(t *testing.T) {
 			} else {
 				require.Equal(t, []int{4, 4}, prov.Sets())
 			}
-			require.Equal(t, 1.0, toFloat64(t, c.m.decisions.WithLabelValues(ResultApplied)))
-			require.Equal(t, 0.0, toFloat64(t, c.m.decisions.WithLabelValues(ResultError)))
+			require.Equal(t, 1.0, toFloat64(t, c.Metrics().Decisions.WithLabelValues(ResultApplied)))
+			require.Equal(t, 0.0, toFloat64(t, c.Metrics().Decisions.WithLabelValues(ResultError)))
 		})
 	}
 }
 
-func TestLoopProviderErrorsExhausted(t *testing.T) {
+// TestLoopRetriesClassifiedErrors: apply is the one retry loop: a
+// retryable error is tried again at most retry_attempts times in all, with
+// jittered backoff (each wait within [½, 1½) of 1, 2, 4 s); a terminal one
+// is not retried; a Retry-After is waited as asked. Nothing is applied
+// twice.
+func TestLoopRetriesClassifiedErrors(t *testing.T) {
+	down := errors.New("provider down")
+	tests := []struct {
+		name      string
+		fails     []error
+		wantSets  int
+		wantN     int    // replicas after the decision
+		wantRes   string // the decision's result
+		wantCause error
+	}{
+		{"retryable, bounded at 4 tries", []error{down, down, down, down, down}, 4, 2, ResultError, down},
+		{"retryable, then success", []error{down, down}, 3, 4, ResultApplied, nil},
+		{"terminal, not retried", []error{retry.Terminal(down)}, 1, 2, ResultError, down},
+		{"terminal wrapped, not retried", []error{fmt.Errorf("runpod: %w", retry.Terminal(down))}, 1, 2, ResultError, down},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				prov := scalingtest.NewMemory(2)
+				for _, err := range tt.fails {
+					prov.FailNext(err, false)
+				}
+				cfg := queueConfig()
+				cfg.Thresholds.Up, cfg.Interval = []string{"queue_depth > 10 step 2"}, time.Minute
+				c, _ := newTestController(t, cfg, &fakeObserver{queue: 15}, prov, true)
+				stop := run(c)
+				time.Sleep(11 * time.Second) // past 1.5+3+6 s, before the next tick
+				synctest.Wait()
+				stop()
+				require.Len(t, prov.Sets(), tt.wantSets, "SetReplicas calls")
+				n, _ := prov.Replicas(context.Background())
+				require.Equal(t, tt.wantN, n)
+				d := c.Status().Decisions
+				require.Len(t, d, 1)
+				require.Equal(t, tt.wantRes, d[0].Result)
+				if tt.wantCause != nil {
+					require.Contains(t, d[0].Error, tt.wantCause.Error())
+					require.Contains(t, d[0].Error, fmt.Sprintf("(%d of 4 tries)", tt.wantSets))
+				}
+				require.Equal(t, 1.0, toFloat64(t, c.Metrics().Decisions.WithLabelValues(tt.wantRes)))
+			})
+		})
+	}
+}
+
+// TestLoopWaitsRetryAfter: a provider's Retry-After replaces the backoff.
+func TestLoopWaitsRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		prov := NewMemory(2)
-		for range 4 {
-			prov.FailNext(errors.New("provider down"), false)
-		}
+		prov := scalingtest.NewMemory(2)
+		prov.FailNext(retry.After(errors.New("429"), 20*time.Second), false)
 		cfg := queueConfig()
-		cfg.Thresholds.Up = []string{"queue_depth > 10 step 2"}
+		cfg.Thresholds.Up, cfg.Interval = []string{"queue_depth > 10 step 2"}, time.Minute
 		c, _ := newTestController(t, cfg, &fakeObserver{queue: 15}, prov, true)
 		stop := run(c)
-		time.Sleep(9 * time.Second) // 1+2+4 s of backoff
+		defer stop()
+		time.Sleep(19 * time.Second)
 		synctest.Wait()
-		stop()
-		require.Len(t, prov.Sets(), 4)
-		require.Equal(t, 1.0, toFloat64(t, c.m.decisions.WithLabelValues(ResultError)))
+		require.Equal(t, []int{4}, prov.Sets(), "no retry before the 20 s asked for")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		require.Equal(t, []int{4, 4}, prov.Sets())
+		require.Equal(t, ResultApplied, c.Status().Decisions[0].Result)
 	})
 }
 
 func TestLoopNonLeaderNeverActs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		prov := NewMemory(2)
+		prov := scalingtest.NewMemory(2)
 		c, _ := newTestController(t, queueConfig(), &fakeObserver{queue: 50}, prov, false)
 		stop := run(c)
 		time.Sleep(20 * time.Minute)
@@ -165,14 +222,14 @@ func TestLoopNonLeaderNeverActs(t *testing.T) {
 		require.False(t, s.IsLeader)
 		require.Equal(t, 4, s.Desired, "it still decides")
 		require.Contains(t, s.Decisions[len(s.Decisions)-1].Decision.Note, "not leader")
-		require.Len(t, s.Decisions, decisionLogSize)
+		require.Len(t, s.Decisions, DecisionLogSize)
 		require.ErrorIs(t, c.SetManual(context.Background(), 3, "test", time.Minute), ErrNotLeader)
 	})
 }
 
 func TestLoopPauseAndManual(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		prov := NewMemory(2)
+		prov := scalingtest.NewMemory(2)
 		cfg := queueConfig()
 		cfg.Thresholds.Up = []string{"queue_depth > 10 step 2"}
 		obs := &fakeObserver{queue: 0}
@@ -188,7 +245,7 @@ func TestLoopPauseAndManual(t *testing.T) {
 
 		require.NoError(t, c.SetManual(context.Background(), 7, "launch day", 5*time.Minute))
 		require.Equal(t, []int{7}, prov.Sets(), "manual applies even when paused")
-		require.Equal(t, 1.0, toFloat64(t, c.m.events.WithLabelValues("up", "manual")))
+		require.Equal(t, 1.0, toFloat64(t, c.Metrics().Events.WithLabelValues("up", "manual")))
 		require.Error(t, c.SetManual(context.Background(), 99, "too many", time.Minute))
 		c.Resume()
 		time.Sleep(2 * time.Minute)
@@ -200,7 +257,7 @@ func TestLoopPauseAndManual(t *testing.T) {
 
 func TestLoopObserverErrorHolds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		prov := NewMemory(5)
+		prov := scalingtest.NewMemory(5)
 		c, _ := newTestController(t, queueConfig(), &fakeObserver{err: errors.New("no peer answered")}, prov, true)
 		stop := run(c)
 		time.Sleep(30 * time.Minute)
@@ -236,7 +293,7 @@ func seriesCount(t *testing.T, reg *prometheus.Registry) map[string]int {
 
 func TestMetricsCreatedAtZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c, err := NewController(queueConfig(), &fakeObserver{}, NewMemory(2), reg, nil)
+	c, err := NewController(queueConfig(), &fakeObserver{}, scalingtest.NewMemory(2), reg, nil)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{
 		"aurax_scaling_events_total":    2 * len(Reasons),
@@ -246,12 +303,12 @@ func TestMetricsCreatedAtZero(t *testing.T) {
 		"aurax_desired_instances":       1,
 		"aurax_max_instances":           1,
 	}, seriesCount(t, reg))
-	require.Equal(t, float64(c.Status().Max), toFloat64(t, c.m.max), "aurax_max_instances is the controller's ceiling")
+	require.Equal(t, float64(c.Status().Max), toFloat64(t, c.Metrics().Max), "aurax_max_instances is the controller's ceiling")
 }
 
 // boundedMemory is a Memory provider that can run at most max replicas.
 type boundedMemory struct {
-	*Memory
+	*scalingtest.Memory
 	max int
 }
 
@@ -262,7 +319,7 @@ func (b boundedMemory) Bound() (int, string) { return b.max, "2 GPUs, both held"
 func TestFromZeroWakesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		obs := &fakeObserver{}
-		prov := NewMemory(0)
+		prov := scalingtest.NewMemory(0)
 		cfg := queueConfig()
 		cfg.MinReplicas, cfg.Interval = 0, time.Minute
 		c, _ := newTestController(t, cfg, obs, prov, true)
@@ -286,7 +343,7 @@ func TestFromZeroWakesAtOnce(t *testing.T) {
 func TestProviderBoundCapsTheDecision(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		obs := &fakeObserver{queue: 50}
-		prov := boundedMemory{NewMemory(1), 2}
+		prov := boundedMemory{scalingtest.NewMemory(1), 2}
 		c, _ := newTestController(t, queueConfig(), obs, prov, true)
 		stop := run(c)
 		defer stop()
@@ -303,7 +360,7 @@ func TestProviderBoundCapsTheDecision(t *testing.T) {
 func TestActiveCountsReadyEngines(t *testing.T) {
 	obs := &fakeObserver{}
 	reg := prometheus.NewRegistry()
-	c, err := NewController(queueConfig(), obs, NewMemory(3), reg, slog.New(slog.DiscardHandler),
+	c, err := NewController(queueConfig(), obs, scalingtest.NewMemory(3), reg, slog.New(slog.DiscardHandler),
 		WithElector(fakeElector{true}), WithReady(func() (int, int) { return 2, 1 }))
 	require.NoError(t, err)
 	c.Tick(context.Background())
@@ -332,7 +389,7 @@ func TestStatusDryRun(t *testing.T) {
 	require.Contains(t, c.Status().DryRun, `provider "none"`)
 	c, _ = newTestController(t, cfg, &fakeObserver{}, NewDryRun(1, "compose unreachable", nil), true)
 	require.Equal(t, "compose unreachable", c.Status().DryRun)
-	c, _ = newTestController(t, cfg, &fakeObserver{}, NewMemory(1), true)
+	c, _ = newTestController(t, cfg, &fakeObserver{}, scalingtest.NewMemory(1), true)
 	require.Empty(t, c.Status().DryRun)
 }
 
@@ -341,15 +398,15 @@ func TestStatusDryRun(t *testing.T) {
 func TestToZeroOnlyWhenIdle(t *testing.T) {
 	cfg := queueConfig()
 	cfg.MinReplicas = 0
-	c, _ := newTestController(t, cfg, &fakeObserver{}, NewMemory(1), true)
-	busy := neutral(time.Now())
+	c, _ := newTestController(t, cfg, &fakeObserver{}, scalingtest.NewMemory(1), true)
+	busy := Neutral(time.Now())
 	busy.QueueDepth, busy.InFlight = 0, 1
-	d := c.bounds(Decision{Desired: 0, Direction: Down, Reason: "queue"}, 1, busy)
+	d := c.Bounds(Decision{Desired: 0, Direction: Down, Reason: "queue"}, 1, busy)
 	require.Equal(t, 1, d.Desired)
 	require.Contains(t, d.Note, "to zero only when idle")
-	idle := neutral(time.Now())
+	idle := Neutral(time.Now())
 	idle.QueueDepth, idle.InFlight = 0, 0
-	require.Equal(t, 0, c.bounds(Decision{Desired: 0, Direction: Down}, 1, idle).Desired)
+	require.Equal(t, 0, c.Bounds(Decision{Desired: 0, Direction: Down}, 1, idle).Desired)
 	unknown := Unknown(time.Now())
-	require.Equal(t, 1, c.bounds(Decision{Desired: 0, Direction: Down}, 1, unknown).Desired, "unknown load is not idle")
+	require.Equal(t, 1, c.Bounds(Decision{Desired: 0, Direction: Down}, 1, unknown).Desired, "unknown load is not idle")
 }

@@ -182,6 +182,13 @@ func DecodeSignals(r io.Reader) (metrics.Signals, error) {
 	return s, nil
 }
 
+// maxReplicas and maxSlots bound what a query may report: a larger number
+// is a wrong query, not a count.
+const (
+	maxReplicas = 1 << 16
+	maxSlots    = 1 << 24
+)
+
 // PrometheusObserver runs PromQL against a Prometheus query API.
 type PrometheusObserver struct {
 	URL     string
@@ -200,8 +207,11 @@ func (p *PrometheusObserver) Observe(ctx context.Context) (Observation, error) {
 	if err != nil {
 		return o, fmt.Errorf("prometheus replicas: %w", err)
 	}
-	if math.IsNaN(reps) || reps < 0 {
+	if math.IsNaN(reps) {
 		return o, errors.New("prometheus replicas: no gateway reports its engines")
+	}
+	if !(reps >= 0 && reps <= maxReplicas) {
+		return o, fmt.Errorf("prometheus replicas: %g is not a replica count", reps)
 	}
 	o.Replicas, o.Sources = int(reps), 1
 	for _, f := range []struct {
@@ -222,9 +232,16 @@ func (p *PrometheusObserver) Observe(ctx context.Context) (Observation, error) {
 		}
 		*f.dst = v
 	}
-	if q.Slots != "" {
-		if v, err := p.query(ctx, q.Slots); err == nil && !math.IsNaN(v) {
-			o.Slots = int(v)
+	for _, f := range []struct {
+		q   string
+		dst *int
+		max float64
+	}{{q.Slots, &o.Slots, maxSlots}, {q.Starting, &o.Starting, maxReplicas}} {
+		if f.q == "" {
+			continue
+		}
+		if v, err := p.query(ctx, f.q); err == nil && v >= 0 && v <= f.max {
+			*f.dst = int(v)
 		}
 	}
 	return o, nil
@@ -295,5 +312,9 @@ func decodePromResult(r io.Reader) (float64, error) {
 	if !ok {
 		return 0, errors.New("prometheus: malformed sample value")
 	}
-	return strconv.ParseFloat(s, 64)
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("prometheus: sample value %q is not a finite number", s)
+	}
+	return v, nil
 }

@@ -89,7 +89,8 @@ func TestLocalObserverRate(t *testing.T) {
 func TestPrometheusObserver(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query().Get("query")
-		v := map[string]string{DefaultQueries().Replicas: "3", DefaultQueries().QueueDepth: "12"}[q]
+		dq := DefaultQueries()
+		v := map[string]string{dq.Replicas: "3", dq.Starting: "1", dq.Slots: "12", dq.QueueDepth: "12"}[q]
 		if v == "" {
 			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
 			return
@@ -104,6 +105,8 @@ func TestPrometheusObserver(t *testing.T) {
 	got, err := o.Observe(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 3, got.Replicas)
+	require.Equal(t, 1, got.Starting)
+	require.Equal(t, 12, got.Slots)
 	require.Equal(t, 12.0, got.QueueDepth)
 	require.True(t, math.IsNaN(got.CPUPercent), "empty result: unknown, not zero")
 }
@@ -136,6 +139,37 @@ func FuzzDecodeSignals(f *testing.F) {
 		}
 		_ = strconv.Itoa(o.Slots)
 	})
+}
+
+func FuzzDecodePromResult(f *testing.F) {
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"3"]}]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0.25"]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`))
+	f.Add([]byte(`{"status":"error","error":"parse error"}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"matrix","result":[]}}`))
+	f.Add([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"+Inf"]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodePromResult(bytes.NewReader(b))
+		if err != nil && v != 0 {
+			t.Fatalf("decodePromResult(%q) = %v with error %v", b, v, err)
+		}
+		if err == nil && math.IsInf(v, 0) {
+			t.Fatalf("decodePromResult(%q) = %v: infinite", b, v)
+		}
+	})
+}
+
+func TestPrometheusObserverRejectsImpossibleReplicas(t *testing.T) {
+	for _, v := range []string{"+Inf", "-1", "1e300"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"` + v + `"]}]}}`))
+		}))
+		o := &PrometheusObserver{URL: srv.URL, Queries: Queries{Replicas: "r", Slots: "s"}, Client: srv.Client()}
+		_, err := o.Observe(context.Background())
+		srv.Close()
+		require.Error(t, err, "replicas %s", v)
+	}
 }
 
 // TestAggregateEnginesAndGateways: gateways over one pool each see all of

@@ -10,10 +10,13 @@ import (
 // idempotent: calling it again with the same n after an error or a timeout
 // never adds more. It returns when the request is accepted (replicas may
 // still be starting) or with an error, in which case the count may or may
-// not have changed; the controller re-reads Replicas and retries. Replicas
-// returns the count the provider runs or is starting. Both honour ctx: on
-// cancellation they return ctx.Err() promptly. Providers are safe for
-// concurrent use.
+// not have changed. It tries once: the controller is the one that retries,
+// re-reading Replicas first, unless the error is marked terminal
+// (internal/retry.Terminal: a bad count, over the platform's bound, a 4xx);
+// an error marked with retry.After is retried after the wait it names.
+// Replicas returns the count the provider runs or is starting. Both honour
+// ctx: on cancellation they return ctx.Err() promptly. Providers are safe
+// for concurrent use.
 type Provider interface {
 	Replicas(ctx context.Context) (int, error)
 	SetReplicas(ctx context.Context, n int) error
@@ -25,6 +28,10 @@ type Provider interface {
 type Bounded interface {
 	Bound() (n int, why string)
 }
+
+// ProviderNone is the dry run's scaling.provider value; the others are
+// named by their packages (compose.Name, runpod.Name).
+const ProviderNone = "none"
 
 // DryRun is the "none" provider: it records the count it was asked for and
 // logs it, changing nothing.
@@ -66,66 +73,5 @@ func (d *DryRun) SetReplicas(ctx context.Context, n int) error {
 	defer d.mu.Unlock()
 	d.logger.Info("dry run: would set replicas", "from", d.n, "to", n)
 	d.n = n
-	return nil
-}
-
-// Memory is an in-memory Provider for tests: it can fail calls, and fail
-// after applying (as a timeout after the platform accepted the change).
-type Memory struct {
-	mu       sync.Mutex
-	n        int
-	sets     []int
-	failures []memFailure
-}
-
-type memFailure struct {
-	err     error
-	applied bool
-}
-
-var _ Provider = (*Memory)(nil)
-
-// NewMemory starts at n replicas.
-func NewMemory(n int) *Memory { return &Memory{n: n} }
-
-// FailNext makes the next SetReplicas return err; when applied is true the
-// count changes anyway.
-func (m *Memory) FailNext(err error, applied bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.failures = append(m.failures, memFailure{err, applied})
-}
-
-// Sets returns every count SetReplicas was called with, in order.
-func (m *Memory) Sets() []int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]int(nil), m.sets...)
-}
-
-// Replicas implements Provider.
-func (m *Memory) Replicas(ctx context.Context) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.n, ctx.Err()
-}
-
-// SetReplicas implements Provider.
-func (m *Memory) SetReplicas(ctx context.Context, n int) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sets = append(m.sets, n)
-	if len(m.failures) > 0 {
-		f := m.failures[0]
-		m.failures = m.failures[1:]
-		if f.applied {
-			m.n = n
-		}
-		return f.err
-	}
-	m.n = n
 	return nil
 }

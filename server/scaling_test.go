@@ -9,18 +9,19 @@ import (
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/scaling"
+	"github.com/aurax/aurax/scaling/scalingtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
 // scalingServer is a Server with a real controller over the in-memory
 // provider, bounds 1..5, and the given keys.
-func scalingServer(t *testing.T, auth config.Auth) (*Server, *scaling.Memory) {
+func scalingServer(t *testing.T, auth config.Auth) (*Server, *scalingtest.Memory) {
 	t.Helper()
 	sc := scaling.DefaultConfig()
 	sc.MinReplicas, sc.MaxReplicas = 1, 5
 	sc.Provider = "memory"
-	prov := scaling.NewMemory(1)
+	prov := scalingtest.NewMemory(1)
 	obs, err := scaling.NewObserver(sc, func() metrics.Signals { return metrics.Signals{} }, nil)
 	require.NoError(t, err)
 	ctrl, err := scaling.NewController(sc, obs, prov, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))

@@ -35,6 +35,7 @@ import (
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/rag/embedded"
 	"github.com/aurax/aurax/scaling"
+	"github.com/aurax/aurax/scaling/scalingtest"
 	"github.com/aurax/aurax/server"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,7 +155,7 @@ type stack struct {
 	page   string // the page through the proxy: …/aurax/ui
 	srv    *server.Server
 	ctrl   *scaling.Controller
-	prov   *scaling.Memory
+	prov   *scalingtest.Memory
 	queue  atomic.Int64 // the queue depth the controller observes
 }
 
@@ -185,7 +186,7 @@ func startStack(t *testing.T, auth config.Auth, opts ...func(*config.Config)) *s
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 
-	st := &stack{prov: scaling.NewMemory(1)}
+	st := &stack{prov: scalingtest.NewMemory(1)}
 	sc := scaling.DefaultConfig()
 	sc.Policy, sc.Provider, sc.MinReplicas, sc.MaxReplicas = scaling.PolicyThresholds, "memory", 1, 4
 	sc.Thresholds.Up = []string{scaleRule}

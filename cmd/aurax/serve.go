@@ -202,12 +202,12 @@ func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registe
 	if err != nil {
 		return nil, nil, err
 	}
-	prov, closeProv, err := newProvider(cfg, logger, m, engines)
+	prov, closeProv, err := newProvider(cfg, providerDeps{logger: logger, metrics: m, engines: engines})
 	if err != nil {
 		return nil, nil, err
 	}
 	var opts []scaling.Option
-	if cfg.Scaling.Provider != "runpod" && cfg.Scaling.Mode != scaling.ModeRunPod {
+	if cfg.Scaling.Provider != runpod.Name && cfg.Scaling.Mode != scaling.ModeRunPod {
 		opts = append(opts, scaling.WithReady(func() (int, int) {
 			st := engines.Stats()
 			return st.Ready, st.Starting
@@ -218,79 +218,16 @@ func newController(cfg config.Config, m *metrics.Metrics, reg prometheus.Registe
 		closeProv()
 		return nil, nil, err
 	}
-	if cfg.Scaling.Provider == "compose" && cfg.Scaling.Resolved().MinReplicas == 0 {
+	if cfg.Scaling.Provider == compose.Name && cfg.Scaling.Resolved().MinReplicas == 0 {
 		engines.WaitForEngines(ctrl.Wake)
 	}
 	return ctrl, closeProv, nil
-}
-
-// newProvider builds the configured provider and what closes it. A provider
-// that cannot reach its platform (no Docker socket, say) leaves the
-// controller in dry run with an error in the log, rather than stopping a
-// replica that can still serve.
-func newProvider(cfg config.Config, logger *slog.Logger, m *metrics.Metrics, engines *pool.Pool) (scaling.Provider, func(), error) {
-	dryRun := func(err error) (scaling.Provider, func(), error) {
-		logger.Error("scaling provider unavailable: decisions are logged, not applied", "provider", cfg.Scaling.Provider, "err", err)
-		why := fmt.Sprintf("provider %q unavailable, decisions are logged, not applied: %v", cfg.Scaling.Provider, err)
-		return scaling.NewDryRun(cfg.Scaling.Resolved().MinReplicas, why, logger), func() {}, nil
-	}
-	switch cfg.Scaling.Provider {
-	case "none":
-		return nil, func() {}, nil
-	case "compose":
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cp, err := compose.New(ctx, cfg.Compose, compose.Options{Logger: logger,
-			Drainer:     gatewayDrainer(cfg, engines, logger),
-			VisibleGPUs: func() []string { return gpuIDs(m.GPU()) }})
-		if err != nil {
-			return dryRun(err)
-		}
-		return cp, func() { cp.Close() }, nil
-	case "runpod":
-		rp, err := runpod.New(cfg.RunPod, &http.Client{Timeout: cfg.RunPod.Timeout}, logger)
-		if err != nil {
-			return nil, nil, err // a key or endpoint missing is a configuration error, not an outage
-		}
-		return rp, func() {}, nil
-	}
-	return nil, nil, fmt.Errorf("scaling.provider: %q is not none, compose or runpod", cfg.Scaling.Provider)
 }
 
 func aliasList(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)
-	}
-	return out
-}
-
-// gatewayDrainer drains an engine from this gateway's pool and, with
-// peers_dns, from the other gateways' (their admin API, with the admin key).
-func gatewayDrainer(cfg config.Config, engines *pool.Pool, logger *slog.Logger) *pool.GatewayDrainer {
-	d := &pool.GatewayDrainer{Pool: engines, AdminKey: cfg.Auth.AdminKey, Client: &http.Client{Timeout: 5 * time.Second}, Logger: logger}
-	if cfg.Scaling.PeersDNS != "" {
-		peers := &scaling.LowestAddress{
-			Peers: &scaling.PeersObserver{Name: cfg.Scaling.PeersDNS, Port: cfg.Scaling.PeersPort, Resolver: net.DefaultResolver},
-			Self:  cfg.Scaling.SelfAddress,
-		}
-		d.Peers = func(ctx context.Context) ([]string, error) {
-			others, err := peers.Others(ctx)
-			urls := make([]string, len(others))
-			for i, a := range others {
-				urls[i] = "http://" + net.JoinHostPort(a, strconv.Itoa(cfg.Scaling.PeersPort))
-			}
-			return urls, err
-		}
-	}
-	return d
-}
-
-// gpuIDs are the GPUs NVML sees, by index: what compose.gpus "all" means.
-func gpuIDs(s metrics.GPUStatus) []string {
-	var out []string
-	for _, d := range s.Devices {
-		out = append(out, strconv.Itoa(d.Index))
 	}
 	return out
 }

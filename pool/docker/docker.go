@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurax/aurax/internal/ctxtime"
+	"github.com/aurax/aurax/internal/retry"
 	"github.com/aurax/aurax/pool"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -96,7 +98,8 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []pool.Target) {
 	defer resync.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
-	backoff := time.Second
+	backoff := retry.Backoff{Initial: time.Second, Max: 30 * time.Second}
+	failures := 0 // resubscriptions since the last event
 	for ctx.Err() == nil {
 		ectx, cancel := context.WithCancel(ctx)
 		ev := d.cli.Events(ectx, client.EventsListOptions{Filters: make(client.Filters).Add("type", "container").Add("label", d.label)})
@@ -111,11 +114,11 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []pool.Target) {
 					streaming = false
 					break
 				}
-				backoff = time.Second
+				failures = 0
 				debounce.Reset(d.opts.Debounce)
 			case err := <-ev.Err:
 				if ctx.Err() == nil {
-					d.log.Warn("engine discovery: event stream ended; resubscribing", "err", err, "in", backoff)
+					d.log.Warn("engine discovery: event stream ended; resubscribing", "err", err, "resubscriptions", failures+1)
 				}
 				streaming = false
 			case <-debounce.C:
@@ -125,11 +128,8 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []pool.Target) {
 			}
 		}
 		cancel()
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-			backoff = min(2*backoff, 30*time.Second)
-		}
+		failures++
+		_ = ctxtime.Sleep(ctx, backoff.Delay(failures)) // a cancel ends the loop
 	}
 }
 

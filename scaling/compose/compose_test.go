@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/internal/dockertest"
+	"github.com/aurax/aurax/internal/retry"
+	"github.com/aurax/aurax/scaling"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -59,6 +63,33 @@ func TestConfigValidate(t *testing.T) {
 			}
 			require.ErrorContains(t, err, tc.want)
 		})
+	}
+}
+
+func TestValidateForScalingBounds(t *testing.T) {
+	sc := scaling.DefaultConfig()
+	sc.Profile, sc.Provider = scaling.ProfileProd, Name
+	for _, tc := range []struct {
+		gpus string
+		max  int // scaling.max_replicas (0: the prod profile's 50)
+		want string
+	}{
+		{"", 0, ""}, // CPU only: no bound
+		{"all", 0, ""},
+		{"0,1,2", 3, ""},
+		{"0,1,2", 2, ""},
+		{"0,1,2", 4, "scaling.max_replicas 4 is above compose.gpus, which lists 3 (0,1,2), one engine per GPU"},
+		{"0", 0, "scaling.max_replicas 50 is above compose.gpus, which lists 1 (0)"},
+		{"0,x", 1, "compose.gpus"},
+	} {
+		c := DefaultConfig()
+		c.GPUs, sc.MaxReplicas = tc.gpus, tc.max
+		err := c.ValidateFor(sc)
+		if tc.want == "" {
+			require.NoError(t, err, "gpus %q, max_replicas %d", tc.gpus, tc.max)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want, "gpus %q, max_replicas %d", tc.gpus, tc.max)
 	}
 }
 
@@ -359,6 +390,7 @@ func TestProviderGivesEachEngineItsOwnGPU(t *testing.T) {
 	err = p.SetReplicas(ctx, 4)
 	var be *BoundError
 	require.ErrorAs(t, err, &be)
+	require.True(t, retry.IsTerminal(err), "no GPU frees up within one decision's retries")
 	require.Contains(t, err.Error(), "every GPU of compose.gpus (0,1,2) is held by an engine")
 	gpus := map[string]bool{}
 	for _, id := range started {
@@ -444,4 +476,24 @@ func TestSetReplicasRefusesNegative(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.True(t, errors.Is(p.SetReplicas(ctx, 2), context.Canceled))
+}
+
+func TestClassifyEngineErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		terminal bool
+	}{
+		{nil, false},
+		{fmt.Errorf("compose: create x: %w", cerrdefs.ErrInvalidArgument), true},
+		{fmt.Errorf("compose: start x: %w", cerrdefs.ErrPermissionDenied), true},
+		{cerrdefs.ErrUnauthenticated, true}, // the Engine refuses this client
+		{cerrdefs.ErrNotImplemented, true},
+		{fmt.Errorf("compose: create x: %w", cerrdefs.ErrConflict), false}, // a name still held by a container being removed
+		{cerrdefs.ErrNotFound, false},
+		{errors.New("connection reset"), false},
+		{retry.Terminal(errors.New("already")), true},
+	} {
+		require.Equal(t, tc.terminal, retry.IsTerminal(classify(tc.err)), "classify(%v)", tc.err)
+	}
+	require.True(t, retry.IsTerminal(new(Provider).SetReplicas(context.Background(), -1)), "a negative count is terminal")
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/aurax/aurax/scaling"
 )
 
 // Config configures the Compose provider (YAML section compose; see
@@ -28,6 +30,23 @@ type Config struct {
 // requests before it stops.
 func DefaultConfig() Config {
 	return Config{Service: "ollama", EnginePort: 11434, StopTimeout: 45 * time.Second, APITimeout: 30 * time.Second}
+}
+
+// Name is this provider's scaling.provider value.
+const Name = "compose"
+
+// ValidateFor is Validate plus what the scaling settings sc must respect:
+// with compose.gpus a list, one engine per GPU, so scaling.max_replicas may
+// not exceed its length ("all" is checked by New, which sees the GPUs).
+func (c Config) ValidateFor(sc scaling.Config) error {
+	err := c.Validate()
+	if list, lerr := gpuList(c.GPUs); lerr == nil && len(list) > 0 && list[0] != "all" {
+		if r := sc.Resolved(); r.MaxReplicas > len(list) {
+			err = errors.Join(err, fmt.Errorf("scaling.max_replicas %d is above compose.gpus, which lists %d (%s), one engine per GPU: lower scaling.max_replicas or list more GPUs",
+				r.MaxReplicas, len(list), strings.Join(list, ",")))
+		}
+	}
+	return err
 }
 
 // gpuList parses Config.GPUs: nil for CPU only, {"all"}, or the IDs.

@@ -8,12 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aurax/aurax/internal/ctxtime"
+	"github.com/aurax/aurax/internal/retry"
 )
 
 // maxBody bounds every answer read from RunPod.
@@ -25,6 +25,7 @@ type APIError struct {
 	Method, Path string
 	Status       int
 	Message      string
+	wait         time.Duration // a 429's Retry-After or rate-limit reset
 }
 
 func (e *APIError) Error() string {
@@ -36,7 +37,9 @@ func (e *APIError) Temporary() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
-// client sends authenticated JSON requests with bounded retries.
+// client sends authenticated JSON requests, one try each: it classifies
+// its errors for the caller's retry loop (the controller's) and retries
+// nothing itself.
 type client struct {
 	cfg    Config
 	key    string
@@ -67,64 +70,37 @@ func newClient(cfg Config, hc *http.Client, logger *slog.Logger) (*client, error
 }
 
 // do sends method to base+path with body (nil: none) and returns the answer
-// body of a 2xx, with retry's policy.
+// body of a 2xx. Its errors are classified (see classify).
 func (c *client) do(ctx context.Context, method, base, path string, body []byte) ([]byte, error) {
-	var out []byte
-	err := c.retry(ctx, method+" "+path, func() (time.Duration, error) {
-		b, wait, err := c.once(ctx, method, base+path, path, body)
-		out = b
-		return wait, err
-	})
-	return out, err
+	b, err := c.once(ctx, method, base+path, path, body)
+	return b, classify(err)
 }
 
-// retry runs try until it succeeds, up to MaxAttempts times: 429, 5xx and
-// transport errors are retried after the wait try returns (a 429's
-// Retry-After) or an exponential backoff, capped at MaxBackoff; any other
-// error (a 4xx *APIError, a decode error) is returned at once.
-func (c *client) retry(ctx context.Context, what string, try func() (time.Duration, error)) error {
-	backoff := c.cfg.RetryBackoff
-	for attempt := 1; ; attempt++ {
-		wait, err := try()
-		if err == nil {
-			return nil
-		}
-		var ae *APIError
-		var de *decodeError
-		retry := ctx.Err() == nil && !errors.As(err, &de) && (!errors.As(err, &ae) || ae.Temporary())
-		if !retry || attempt >= c.cfg.MaxAttempts {
-			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-				return fmt.Errorf("runpod %s: %w (last: %v)", what, ctx.Err(), err)
-			}
-			return err
-		}
-		if wait <= 0 {
-			wait = backoff
-			backoff = min(2*backoff, c.cfg.MaxBackoff)
-		}
-		wait = min(wait, c.cfg.MaxBackoff)
-		c.logger.Warn("runpod call failed, retrying", "call", what, "attempt", attempt, "wait", wait, "err", err)
-		if serr := c.sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("runpod %s: %w (last: %v)", what, serr, err)
-		}
+// classify marks what another try would repeat as terminal (a 4xx other
+// than 429) and a 429 with the wait its headers ask for; 5xx and transport
+// errors stay plain: retryable. (Callers mark an answer that does not
+// decode terminal.)
+func classify(err error) error {
+	var ae *APIError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae) && !ae.Temporary():
+		return retry.Terminal(err)
+	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
+		return retry.After(err, ae.wait)
 	}
+	return err
 }
 
-// decodeError marks an answer that could not be decoded: retrying would
-// get the same answer.
-type decodeError struct{ err error }
-
-func (e *decodeError) Error() string { return e.err.Error() }
-func (e *decodeError) Unwrap() error { return e.err }
-
-// once makes one request. wait is the server's requested delay on a 429.
-func (c *client) once(ctx context.Context, method, u, path string, body []byte) (b []byte, wait time.Duration, err error) {
+// once makes one request. A 429's *APIError carries the wait it asked for.
+func (c *client) once(ctx context.Context, method, u, path string, body []byte) ([]byte, error) {
 	c.mu.Lock()
 	hold := time.Until(c.notBefore)
 	c.mu.Unlock()
 	if hold > 0 {
-		if err := c.sleep(ctx, min(hold, c.cfg.MaxBackoff)); err != nil {
-			return nil, 0, fmt.Errorf("runpod %s %s: waiting for the rate limit: %w", method, path, err)
+		if err := c.sleep(ctx, min(hold, c.cfg.Timeout)); err != nil {
+			return nil, fmt.Errorf("runpod %s %s: waiting for the rate limit: %w", method, path, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -135,7 +111,7 @@ func (c *client) once(ctx context.Context, method, u, path string, body []byte) 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, 0, fmt.Errorf("runpod %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("runpod %s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("Accept", "application/json")
@@ -145,22 +121,22 @@ func (c *client) once(ctx context.Context, method, u, path string, body []byte) 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error carries the URL, never the headers: the key stays out.
-		return nil, 0, fmt.Errorf("runpod %s %s: %w", method, path, scrub(err, c.key))
+		return nil, fmt.Errorf("runpod %s %s: %w", method, path, scrub(err, c.key))
 	}
 	defer resp.Body.Close()
 	if strings.TrimSpace(resp.Header.Get("X-RateLimit-Remaining")) == "0" {
-		if d := RetryAfter(resp.Header, time.Now()); d > 0 {
+		if d := retry.HeaderWait(resp.Header, time.Now()); d > 0 {
 			c.mu.Lock()
 			c.notBefore = time.Now().Add(d)
 			c.mu.Unlock()
 		}
 	}
-	b, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, 0, fmt.Errorf("runpod %s %s: read answer: %w", method, path, err)
+		return nil, fmt.Errorf("runpod %s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 == 2 {
-		return b, 0, nil
+		return b, nil
 	}
 	msg := strings.TrimSpace(string(b))
 	if len(msg) > 300 {
@@ -169,9 +145,9 @@ func (c *client) once(ctx context.Context, method, u, path string, body []byte) 
 	msg = strings.ReplaceAll(msg, c.key, "<redacted>")
 	ae := &APIError{Method: method, Path: path, Status: resp.StatusCode, Message: msg}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		wait = RetryAfter(resp.Header, time.Now())
+		ae.wait = retry.HeaderWait(resp.Header, time.Now())
 	}
-	return nil, wait, ae
+	return nil, ae
 }
 
 // scrub replaces the key in an error's text, should a transport echo it.
@@ -180,33 +156,4 @@ func scrub(err error, key string) error {
 		return errors.New(strings.ReplaceAll(err.Error(), key, "<redacted>"))
 	}
 	return err
-}
-
-// RetryAfter is the delay a 429's headers ask for: Retry-After (seconds or
-// an HTTP date), else X-RateLimit-Reset / RateLimit-Reset (seconds from now,
-// or a Unix time when it is larger than a day's seconds), else 0 (unknown).
-func RetryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 && s < 1e7 {
-			return time.Duration(s * float64(time.Second))
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(0, t.Sub(now))
-		}
-	}
-	for _, k := range []string{"X-RateLimit-Reset", "RateLimit-Reset", "X-Ratelimit-Reset-After"} {
-		v := strings.TrimSpace(h.Get(k))
-		if v == "" {
-			continue
-		}
-		s, err := strconv.ParseFloat(v, 64)
-		if err != nil || s < 0 || s > 1e12 {
-			continue
-		}
-		if s > 86400 { // a Unix time
-			return max(0, time.Unix(int64(s), 0).Sub(now))
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	return 0
 }

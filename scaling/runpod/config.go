@@ -5,25 +5,28 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/aurax/aurax/scaling"
 )
 
 // Config configures the RunPod provider and observer. The API key comes
 // from the environment (RUNPOD_API_KEY) unless APIKey is set.
 type Config struct {
-	EndpointID   string        `yaml:"endpoint_id" help:"RunPod Serverless endpoint id"`
-	APIKey       string        `yaml:"api_key" env:"RUNPOD_API_KEY" help:"RunPod API key (Bearer); never logged"`
-	BaseURL      string        `yaml:"base_url" help:"RunPod REST API v2 base (endpoint settings and workers)"`
-	QueueURL     string        `yaml:"queue_url" help:"RunPod serverless API base (GET {queue_url}/{endpoint_id}/health)"`
-	MaxWorkers   int           `yaml:"max_workers" help:"budget: workers.max kept on the endpoint; the floor never exceeds it"`
-	IdleTimeout  time.Duration `yaml:"idle_timeout" help:"workers.idleTimeout to keep (0: leave as set on RunPod)"`
-	ScalerType   string        `yaml:"scaler_type" help:"RunPod's own scaler to keep: QUEUE_DELAY or REQUEST_COUNT (empty: leave as set)"`
-	ScalerValue  int           `yaml:"scaler_value" help:"queue delay in seconds (QUEUE_DELAY) or requests per worker (REQUEST_COUNT)"`
-	WorkerSlots  int           `yaml:"worker_slots" help:"concurrent jobs one worker runs (its admission slots; 0: unknown)"`
-	Timeout      time.Duration `yaml:"timeout" help:"time one API call may take"`
-	MaxAttempts  int           `yaml:"max_attempts" help:"tries per API call (429, 5xx and network errors are retried)"`
-	RetryBackoff time.Duration `yaml:"retry_backoff" help:"first retry delay, doubled each attempt"`
-	MaxBackoff   time.Duration `yaml:"max_backoff" help:"longest wait between tries, also for Retry-After"`
+	EndpointID  string        `yaml:"endpoint_id" help:"RunPod Serverless endpoint id"`
+	APIKey      string        `yaml:"api_key" env:"RUNPOD_API_KEY" help:"RunPod API key (Bearer); never logged"`
+	BaseURL     string        `yaml:"base_url" help:"RunPod REST API v2 base (endpoint settings and workers)"`
+	QueueURL    string        `yaml:"queue_url" help:"RunPod serverless API base (GET {queue_url}/{endpoint_id}/health)"`
+	MaxWorkers  int           `yaml:"max_workers" help:"budget: workers.max kept on the endpoint; the floor never exceeds it"`
+	IdleTimeout time.Duration `yaml:"idle_timeout" help:"workers.idleTimeout to keep (0: leave as set on RunPod)"`
+	ScalerType  string        `yaml:"scaler_type" help:"RunPod's own scaler to keep: QUEUE_DELAY or REQUEST_COUNT (empty: leave as set)"`
+	ScalerValue int           `yaml:"scaler_value" help:"queue delay in seconds (QUEUE_DELAY) or requests per worker (REQUEST_COUNT)"`
+	WorkerSlots int           `yaml:"worker_slots" help:"concurrent jobs one worker runs (its admission slots; 0: unknown)"`
+	Timeout     time.Duration `yaml:"timeout" help:"time one API call may take (and longest wait for a spent rate limit)"`
 }
+
+// Name is this provider's and observer's scaling.provider and scaling.mode
+// value.
+const Name = scaling.ModeRunPod
 
 // Scaler types of RunPod's own scaler.
 const (
@@ -41,13 +44,10 @@ const (
 // RunPod's API bases; EndpointID and the key must be set.
 func DefaultConfig() Config {
 	return Config{
-		BaseURL:      DefaultBaseURL,
-		QueueURL:     DefaultQueueURL,
-		MaxWorkers:   50,
-		Timeout:      10 * time.Second,
-		MaxAttempts:  4,
-		RetryBackoff: 500 * time.Millisecond,
-		MaxBackoff:   30 * time.Second,
+		BaseURL:    DefaultBaseURL,
+		QueueURL:   DefaultQueueURL,
+		MaxWorkers: 50,
+		Timeout:    10 * time.Second,
 	}
 }
 
@@ -93,11 +93,17 @@ func (c Config) Validate() error {
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive")
 	}
-	if c.MaxAttempts < 1 {
-		bad("max_attempts", "%d: at least 1", c.MaxAttempts)
-	}
-	if c.RetryBackoff < 0 || c.MaxBackoff < c.RetryBackoff {
-		bad("retry_backoff", "need 0 <= retry_backoff (%s) <= max_backoff (%s)", c.RetryBackoff, c.MaxBackoff)
-	}
 	return errors.Join(errs...)
+}
+
+// ValidateFor is Validate plus what the scaling settings sc must respect:
+// the floor the controller sets, workers.min, is at most max_workers, so
+// scaling.max_replicas may not exceed it.
+func (c Config) ValidateFor(sc scaling.Config) error {
+	err := c.Validate()
+	if r := sc.Resolved(); c.MaxWorkers >= 1 && r.MaxReplicas > c.MaxWorkers {
+		err = errors.Join(err, fmt.Errorf("scaling.max_replicas %d is above runpod.max_workers %d (the endpoint's budget, and the highest floor it takes): lower the one or raise the other",
+			r.MaxReplicas, c.MaxWorkers))
+	}
+	return err
 }

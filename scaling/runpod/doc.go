@@ -25,9 +25,12 @@
 // Management: GET and PATCH {BaseURL}/serverless/{id} and GET
 // {BaseURL}/serverless/{id}/workers, Bearer auth. PATCH sends only the
 // fields that differ, and only fields the API knows (it rejects unknown
-// ones). Queue signal: GET {QueueURL}/{id}/health. 429 is retried after the
-// server's Retry-After or X-RateLimit-Reset (or exponential backoff), 5xx
-// and network errors are retried with backoff, all within
-// Config.MaxAttempts; other 4xx are returned at once as *APIError. The API
-// key is never logged and never part of an error.
+// ones). Queue signal: GET {QueueURL}/{id}/health. Each call is one try:
+// the controller's apply is the one retry loop (internal/retry). A 429 is
+// returned with the wait its Retry-After or X-RateLimit-Reset asks for, 5xx
+// and network errors as retryable, other 4xx and undecodable answers as
+// terminal *APIError or decode errors. An answer saying the rate limit is
+// spent (X-RateLimit-Remaining: 0) delays the next call until its reset
+// (at most Config.Timeout). The API key is never logged and never part of
+// an error.
 package runpod

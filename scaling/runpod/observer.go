@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurax/aurax/internal/retry"
 	"github.com/aurax/aurax/scaling"
 )
 
@@ -46,7 +47,8 @@ func (o *Observer) Health(ctx context.Context) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	return DecodeHealth(b)
+	h, err := DecodeHealth(b)
+	return h, retry.Terminal(err)
 }
 
 // Observe implements scaling.Observer. Replicas is at least 1 once RunPod

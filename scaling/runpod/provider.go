@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"time"
 
+	"github.com/aurax/aurax/internal/retry"
 	"github.com/aurax/aurax/scaling"
 )
 
@@ -54,7 +54,7 @@ func (p *Provider) Endpoint(ctx context.Context) (Endpoint, error) {
 	}
 	e, err := DecodeEndpoint(b)
 	if err != nil {
-		return e, fmt.Errorf("runpod GET %s: %w", p.path(""), err)
+		return e, retry.Terminal(fmt.Errorf("runpod GET %s: %w", p.path(""), err))
 	}
 	return e, nil
 }
@@ -65,7 +65,8 @@ func (p *Provider) Workers(ctx context.Context) (WorkerSummary, error) {
 	if err != nil {
 		return WorkerSummary{}, err
 	}
-	return DecodeWorkers(b)
+	w, err := DecodeWorkers(b)
+	return w, retry.Terminal(err)
 }
 
 // Replicas implements scaling.Provider: the endpoint's workers.min.
@@ -127,41 +128,37 @@ func Plan(cfg Config, e Endpoint, n int) Patch {
 
 // SetReplicas implements scaling.Provider: it sets workers.min = n (and the
 // configured max, idle timeout and scaler), sending nothing when the
-// endpoint already has them. n above MaxWorkers is ErrOverBudget.
+// endpoint already has them. It reads the endpoint first, so a call repeated
+// after a PATCH that failed once RunPod had applied it (a timeout, a 5xx from
+// a proxy) sends nothing again. One try: errors are classified (internal/retry)
+// for the controller, which retries; n above MaxWorkers is ErrOverBudget,
+// terminal, as is a negative n or a 4xx other than 429.
 func (p *Provider) SetReplicas(ctx context.Context, n int) error {
 	if n < 0 {
-		return fmt.Errorf("runpod: replicas %d is negative", n)
+		return retry.Terminal(fmt.Errorf("runpod: replicas %d is negative", n))
 	}
 	if n > p.c.cfg.MaxWorkers {
-		return fmt.Errorf("%w: %d > %d", ErrOverBudget, n, p.c.cfg.MaxWorkers)
+		return retry.Terminal(fmt.Errorf("%w: %d > runpod.max_workers %d", ErrOverBudget, n, p.c.cfg.MaxWorkers))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// Each try re-reads the endpoint: a PATCH that failed after RunPod
-	// applied it (a timeout, a 5xx from a proxy) is not sent again.
 	path := p.path("")
-	return p.c.retry(ctx, "set replicas", func() (time.Duration, error) {
-		b, wait, err := p.c.once(ctx, http.MethodGet, p.c.cfg.BaseURL+path, path, nil)
-		if err != nil {
-			return wait, err
-		}
-		e, err := DecodeEndpoint(b)
-		if err != nil {
-			return 0, &decodeError{err}
-		}
-		patch := Plan(p.c.cfg, e, n)
-		if patch.Empty() {
-			return 0, nil
-		}
-		body, err := json.Marshal(patch)
-		if err != nil {
-			return 0, &decodeError{err}
-		}
-		if _, wait, err := p.c.once(ctx, http.MethodPatch, p.c.cfg.BaseURL+path, path, body); err != nil {
-			return wait, err
-		}
-		p.logger.Info("runpod bounds set", "min_from", e.Workers.Min, "min", n, "max_from", e.Workers.Max,
-			"max", p.c.cfg.MaxWorkers, "scaler_changed", patch.Scaling != nil)
-		return 0, nil
-	})
+	e, err := p.Endpoint(ctx)
+	if err != nil {
+		return err
+	}
+	patch := Plan(p.c.cfg, e, n)
+	if patch.Empty() {
+		return nil
+	}
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return retry.Terminal(err)
+	}
+	if _, err := p.c.do(ctx, http.MethodPatch, p.c.cfg.BaseURL, path, body); err != nil {
+		return err
+	}
+	p.logger.Info("runpod bounds set", "min_from", e.Workers.Min, "min", n, "max_from", e.Workers.Max,
+		"max", p.c.cfg.MaxWorkers, "scaler_changed", patch.Scaling != nil)
+	return nil
 }

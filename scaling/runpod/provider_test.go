@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/internal/fakerunpod"
+	"github.com/aurax/aurax/internal/retry"
+	"github.com/aurax/aurax/scaling"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -36,7 +38,6 @@ func newFake(t *testing.T, ep fakerunpod.Endpoint) (*fakerunpod.API, Config) {
 	cfg := DefaultConfig()
 	cfg.EndpointID, cfg.APIKey = ep.ID, testKey
 	cfg.BaseURL, cfg.QueueURL = srv.URL+"/v2", srv.URL+"/v2"
-	cfg.RetryBackoff, cfg.MaxBackoff = time.Millisecond, 50*time.Millisecond
 	return api, cfg
 }
 
@@ -128,37 +129,47 @@ func TestSetReplicasRejectsOutOfBudget(t *testing.T) {
 	require.Zero(t, api.Count(""), "requests sent for an invalid count")
 }
 
-func TestRetries(t *testing.T) {
+// TestErrorClasses: SetReplicas tries once and classifies what failed;
+// under the controller's one loop (retry.Policy, as apply runs it) a 429
+// waits what it asks, 5xx are retried a bounded number of times, a 4xx is
+// not, and a PATCH applied before its 504 is not sent again.
+func TestErrorClasses(t *testing.T) {
 	retryAfter := http.Header{"Retry-After": {"2"}}
 	tests := []struct {
 		name      string
 		fails     []fakerunpod.Failure
-		wantErr   int // status of the *APIError, 0: success
-		wantCalls int // PATCH requests
+		terminal  bool          // the first try's error
+		after     time.Duration // the wait the first try's error asks for
+		wantErr   int           // status of the loop's final *APIError, 0: success
+		wantCalls int           // PATCH requests in the loop
 		wantWaits []time.Duration
 	}{
-		{"429 waits Retry-After", []fakerunpod.Failure{{Method: "PATCH", Status: 429, Header: retryAfter}}, 0, 2, []time.Duration{50 * time.Millisecond}},
-		{"429 waits the rate-limit reset", []fakerunpod.Failure{{Method: "PATCH", Status: 429, Header: http.Header{"X-Ratelimit-Reset": {"0.02"}}}}, 0, 2, []time.Duration{20 * time.Millisecond}},
-		{"5xx retried with backoff", []fakerunpod.Failure{{Method: "PATCH", Status: 502}, {Method: "PATCH", Status: 503}}, 0, 3, []time.Duration{time.Millisecond, 2 * time.Millisecond}},
-		{"5xx retries are bounded", []fakerunpod.Failure{{Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}}, 500, 4, []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond}},
-		{"applied then 504 is not applied twice", []fakerunpod.Failure{{Method: "PATCH", Status: 504, Applied: true}}, 0, 1, []time.Duration{time.Millisecond}},
-		{"4xx reported, not retried", []fakerunpod.Failure{{Method: "PATCH", Status: 400, Body: `{"error":"workers.max above quota"}`}}, 400, 1, nil},
-		{"403 not retried", []fakerunpod.Failure{{Method: "PATCH", Status: 403}}, 403, 1, nil},
+		{"429 waits Retry-After", []fakerunpod.Failure{{Method: "PATCH", Status: 429, Header: retryAfter}}, false, 2 * time.Second, 0, 2, []time.Duration{2 * time.Second}},
+		{"429 waits the rate-limit reset", []fakerunpod.Failure{{Method: "PATCH", Status: 429, Header: http.Header{"X-Ratelimit-Reset": {"0.02"}}}}, false, 20 * time.Millisecond, 0, 2, []time.Duration{20 * time.Millisecond}},
+		{"5xx retried with backoff", []fakerunpod.Failure{{Method: "PATCH", Status: 502}, {Method: "PATCH", Status: 503}}, false, 0, 0, 3, []time.Duration{time.Second, 2 * time.Second}},
+		{"5xx retries are bounded", []fakerunpod.Failure{{Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}, {Method: "PATCH", Status: 500}}, false, 0, 500, 4, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}},
+		{"applied then 504 is not applied twice", []fakerunpod.Failure{{Method: "PATCH", Status: 504, Applied: true}}, false, 0, 0, 1, []time.Duration{time.Second}},
+		{"4xx terminal, not retried", []fakerunpod.Failure{{Method: "PATCH", Status: 400, Body: `{"error":"workers.max above quota"}`}}, true, 0, 400, 1, nil},
+		{"403 terminal, not retried", []fakerunpod.Failure{{Method: "PATCH", Status: 403}}, true, 0, 403, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api, cfg := newFake(t, startEndpoint())
 			api.Fail(tt.fails...)
-			p, waits := newProvider(t, cfg, nil)
-			err := p.SetReplicas(t.Context(), 2)
-			if tt.name == "applied then 504 is not applied twice" {
-				// The provider reports the 504 only after its retry found
-				// nothing left to change: the controller re-reads and moves on.
-				require.NoError(t, err)
-				require.Equal(t, 2, api.Endpoint().Workers.Min)
-				require.Equal(t, tt.wantCalls, api.Count(http.MethodPatch))
-				return
-			}
+			p, _ := newProvider(t, cfg, nil)
+			first := p.SetReplicas(t.Context(), 2)
+			require.Error(t, first)
+			require.Equal(t, tt.terminal, retry.IsTerminal(first), "IsTerminal(%v)", first)
+			w, _ := retry.WaitOf(first)
+			require.Equal(t, tt.after, w, "WaitOf(%v)", first)
+
+			api, cfg = newFake(t, startEndpoint())
+			api.Fail(tt.fails...)
+			p, _ = newProvider(t, cfg, nil)
+			var waits []time.Duration
+			loop := retry.Policy{Attempts: 4, Backoff: retry.Backoff{Initial: time.Second, Max: time.Minute, Rand: func() float64 { return 0.5 }},
+				Sleep: func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil }}
+			err := loop.Do(t.Context(), func(ctx context.Context) error { return p.SetReplicas(ctx, 2) })
 			if tt.wantErr == 0 {
 				require.NoError(t, err)
 				require.Equal(t, 2, api.Endpoint().Workers.Min)
@@ -169,7 +180,7 @@ func TestRetries(t *testing.T) {
 				require.Equal(t, 1, api.Endpoint().Workers.Min, "bounds changed by a failed PATCH")
 			}
 			require.Equal(t, tt.wantCalls, api.Count(http.MethodPatch), "PATCH requests")
-			require.Equal(t, tt.wantWaits, *waits, "waits between tries")
+			require.Equal(t, tt.wantWaits, waits, "waits between tries")
 		})
 	}
 }
@@ -186,18 +197,14 @@ func TestWrongKeyIsReportedNotRetried(t *testing.T) {
 	require.Empty(t, *waits)
 }
 
-func TestCancelDuringBackoff(t *testing.T) {
-	api, cfg := newFake(t, startEndpoint())
-	cfg.RetryBackoff, cfg.MaxBackoff = time.Hour, time.Hour
-	api.Fail(fakerunpod.Failure{Method: "GET", Status: 503})
-	p, err := New(cfg, nil, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err = p.Replicas(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Less(t, time.Since(start), 5*time.Second)
+func TestOverBudgetIsTerminal(t *testing.T) {
+	_, cfg := newFake(t, startEndpoint())
+	p, _ := newProvider(t, cfg, nil)
+	err := p.SetReplicas(t.Context(), 51)
+	require.ErrorIs(t, err, ErrOverBudget)
+	require.True(t, retry.IsTerminal(err))
+	require.ErrorContains(t, err, "runpod.max_workers 50")
+	require.True(t, retry.IsTerminal(p.SetReplicas(t.Context(), -1)))
 }
 
 func TestRateLimitRemainingZeroDelaysNextCall(t *testing.T) {
@@ -237,28 +244,6 @@ func TestKeyNeverInLogsOrErrors(t *testing.T) {
 		require.NotContains(t, s, testKey)
 	}
 	require.NotContains(t, logs.String(), testKey)
-	require.Contains(t, logs.String(), "retrying", "the retries were logged")
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		h    http.Header
-		want time.Duration
-	}{
-		{http.Header{}, 0},
-		{http.Header{"Retry-After": {"3"}}, 3 * time.Second},
-		{http.Header{"Retry-After": {now.Add(7 * time.Second).Format(http.TimeFormat)}}, 7 * time.Second},
-		{http.Header{"Retry-After": {"soon"}}, 0},
-		{http.Header{"X-Ratelimit-Reset": {"1.5"}}, 1500 * time.Millisecond},
-		{http.Header{"X-Ratelimit-Reset": {"1767323050"}}, 5 * time.Second},
-		{http.Header{"Ratelimit-Reset": {"-4"}}, 0},
-	}
-	for _, tt := range tests {
-		if got := RetryAfter(tt.h, now); got != tt.want {
-			t.Errorf("RetryAfter(%v) = %v; want %v", tt.h, got, tt.want)
-		}
-	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -277,7 +262,7 @@ func TestConfigValidate(t *testing.T) {
 		{"fractional idle", func(c *Config) { c.IdleTimeout = 1500 * time.Millisecond }, "runpod.idle_timeout"},
 		{"unknown scaler", func(c *Config) { c.ScalerType, c.ScalerValue = "CPU", 1 }, "runpod.scaler_type"},
 		{"scaler without value", func(c *Config) { c.ScalerType = ScalerQueueDelay }, "runpod.scaler_value"},
-		{"no attempts", func(c *Config) { c.MaxAttempts = 0 }, "runpod.max_attempts"},
+		{"no timeout", func(c *Config) { c.Timeout = 0 }, "runpod.timeout"},
 	}
 	for _, tt := range tests {
 		c := ok
@@ -375,5 +360,33 @@ func TestDecodeErrorsAreNotRetried(t *testing.T) {
 	_, err := p.Replicas(t.Context())
 	require.Error(t, err)
 	require.False(t, errors.As(err, new(*APIError)))
+	require.True(t, retry.IsTerminal(err), "an answer that does not decode would not decode again")
 	require.Empty(t, *waits)
+}
+
+func TestValidateForScalingBounds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.EndpointID, cfg.MaxWorkers = "ep", 10
+	sc := scaling.DefaultConfig()
+	sc.Profile, sc.Provider = scaling.ProfileProd, Name
+	tests := []struct {
+		max  int // scaling.max_replicas (0: the prod profile's 50)
+		want string
+	}{
+		{10, ""},
+		{4, ""},
+		{11, "scaling.max_replicas 11 is above runpod.max_workers 10"},
+		{0, "scaling.max_replicas 50 is above runpod.max_workers 10"},
+	}
+	for _, tt := range tests {
+		sc.MaxReplicas = tt.max
+		err := cfg.ValidateFor(sc)
+		if tt.want == "" {
+			require.NoError(t, err, "max_replicas %d", tt.max)
+			continue
+		}
+		require.ErrorContains(t, err, tt.want, "max_replicas %d", tt.max)
+	}
+	cfg.EndpointID = ""
+	require.ErrorContains(t, cfg.ValidateFor(sc), "runpod.endpoint_id", "its own settings too")
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/internal/ctxtime"
+	"github.com/aurax/aurax/internal/retry"
 )
 
 // Config is the worker's side of RunPod's protocol, from the environment
@@ -31,7 +32,7 @@ type Config struct {
 	PingInterval  time.Duration // RUNPOD_PING_INTERVAL (ms), default 10 s
 	Concurrency   int           // jobs at once: the admission slots
 	JobTimeout    time.Duration // longest job (0: none)
-	Backoff       time.Duration // first wait after a failed take or post, doubled up to MaxBackoff
+	Backoff       time.Duration // first wait after a failed take or post, doubled up to MaxBackoff, jittered
 	MaxBackoff    time.Duration
 	PostAttempts  int // tries per result post
 }
@@ -132,7 +133,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	var jobs sync.WaitGroup
 	defer jobs.Wait()
 	sem := make(chan struct{}, w.cfg.Concurrency)
-	backoff := w.cfg.Backoff
+	backoff := retry.Backoff{Initial: w.cfg.Backoff, Max: w.cfg.MaxBackoff}
+	failures := 0 // takes failed in a row
 	for {
 		select {
 		case sem <- struct{}{}:
@@ -140,25 +142,23 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.logger.Info("stopping: finishing jobs in flight", "in_flight", len(w.inProgress()))
 			return nil
 		}
-		job, wait, err := w.take(ctx)
+		job, err := w.take(ctx)
 		if err != nil {
 			<-sem
 			if ctx.Err() != nil {
 				continue // the select above sees it
 			}
 			if errors.Is(err, errNoJob) {
-				backoff = w.cfg.Backoff
+				failures = 0
 				continue
 			}
-			if wait <= 0 {
-				wait = backoff
-				backoff = min(2*backoff, w.cfg.MaxBackoff)
-			}
+			failures++
+			wait := backoff.Wait(failures, err)
 			w.logger.Warn("job take failed", "err", err, "retry_in", wait)
-			_ = ctxtime.Sleep(ctx, min(wait, w.cfg.MaxBackoff)) // a cancel is seen by the select above
+			_ = ctxtime.Sleep(ctx, wait) // a cancel is seen by the select above
 			continue
 		}
-		backoff = w.cfg.Backoff
+		failures = 0
 		w.setActive(job.ID, true)
 		// A job taken is finished even when ctx ends now: RunPod gave it to us.
 		jobs.Go(func() {
@@ -236,51 +236,44 @@ func (w *Worker) request(ctx context.Context, method, u string, body []byte) (*h
 }
 
 // take long-polls for one job. errNoJob: none came (204 or an empty answer).
-// wait: the delay a 429 asked for.
-func (w *Worker) take(ctx context.Context) (Job, time.Duration, error) {
+// A 429's error carries the wait it asked for (retry.After).
+func (w *Worker) take(ctx context.Context) (Job, error) {
 	inProgress := "0"
 	if len(w.inProgress()) > 0 {
 		inProgress = "1"
 	}
 	u, err := withQuery(strings.ReplaceAll(w.cfg.GetJobURL, "$ID", w.cfg.WorkerID), "job_in_progress", inProgress)
 	if err != nil {
-		return Job{}, 0, fmt.Errorf("job take URL: %w", err)
+		return Job{}, fmt.Errorf("job take URL: %w", err)
 	}
 	req, err := w.request(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Job{}, 0, err
+		return Job{}, err
 	}
 	resp, err := w.http.Do(req)
 	if err != nil {
-		return Job{}, 0, redactURL(err)
+		return Job{}, redactURL(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxJob+1))
 	switch {
 	case err != nil:
-		return Job{}, 0, fmt.Errorf("job take: read: %w", err)
+		return Job{}, fmt.Errorf("job take: read: %w", err)
 	case resp.StatusCode == http.StatusNoContent:
-		return Job{}, 0, errNoJob
+		return Job{}, errNoJob
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return Job{}, retryAfter(resp.Header), fmt.Errorf("job take: %s", resp.Status)
+		return Job{}, retry.After(fmt.Errorf("job take: %s", resp.Status), retry.HeaderWait(resp.Header, time.Now()))
 	case resp.StatusCode != http.StatusOK:
-		return Job{}, 0, fmt.Errorf("job take: %s", resp.Status)
+		return Job{}, fmt.Errorf("job take: %s", resp.Status)
 	case len(bytes.TrimSpace(b)) == 0:
-		return Job{}, 0, errNoJob
+		return Job{}, errNoJob
 	}
 	job, err := DecodeJob(b)
 	if err != nil {
 		// Without an id the job cannot be answered; RunPod times it out.
-		return Job{}, 0, err
+		return Job{}, err
 	}
-	return job, 0, nil
-}
-
-func retryAfter(h http.Header) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	return 0
+	return job, nil
 }
 
 // redactURL drops the URL from a transport error: RunPod's URLs carry the
@@ -333,7 +326,7 @@ func (w *Worker) runJob(ctx context.Context, job Job) {
 }
 
 // post sends body for job to a result URL template, retrying 429, 5xx and
-// network errors up to PostAttempts.
+// network errors up to PostAttempts (internal/retry's loop and backoff).
 func (w *Worker) post(ctx context.Context, tmpl, jobID string, stream bool, body any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -344,38 +337,33 @@ func (w *Worker) post(ctx context.Context, tmpl, jobID string, stream bool, body
 	if err != nil {
 		return fmt.Errorf("result URL: %w", err)
 	}
-	backoff := w.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		req, err := w.request(ctx, http.MethodPost, u, b)
-		if err != nil {
-			return err
-		}
-		resp, err := w.http.Do(req)
-		wait := time.Duration(0)
-		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-			wait = retryAfter(resp.Header)
-			err = fmt.Errorf("%s", resp.Status)
-			if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
-				return err
-			}
-		} else {
-			err = redactURL(err)
-		}
-		if attempt >= w.cfg.PostAttempts || ctx.Err() != nil {
-			return err
-		}
-		if wait <= 0 {
-			wait, backoff = backoff, min(2*backoff, w.cfg.MaxBackoff)
-		}
-		if ctxtime.Sleep(ctx, min(wait, w.cfg.MaxBackoff)) != nil {
-			return err
-		}
+	p := retry.Policy{Attempts: w.cfg.PostAttempts, Backoff: retry.Backoff{Initial: w.cfg.Backoff, Max: w.cfg.MaxBackoff}}
+	return p.Do(ctx, func(ctx context.Context) error { return w.postOnce(ctx, u, b) })
+}
+
+// postOnce is one try of post: a 429 waits what it asks, another 4xx is
+// terminal, a 5xx or a transport error is retried.
+func (w *Worker) postOnce(ctx context.Context, u string, body []byte) error {
+	req, err := w.request(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return retry.Terminal(err)
 	}
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return redactURL(err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	err = errors.New(resp.Status)
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return retry.After(err, retry.HeaderWait(resp.Header, time.Now()))
+	case resp.StatusCode < 500:
+		return retry.Terminal(err)
+	}
+	return err
 }
 
 // heartbeat pings every PingInterval with the jobs in progress until ctx

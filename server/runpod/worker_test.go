@@ -16,6 +16,7 @@ import (
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/internal/fakeollama"
+	"github.com/aurax/aurax/internal/retry"
 	"github.com/aurax/aurax/internal/testenv"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
@@ -423,4 +424,44 @@ func TestFromEnv(t *testing.T) {
 	delete(env, "RUNPOD_POD_ID")
 	_, _, err = FromEnv(lookup)
 	require.ErrorContains(t, err, "RUNPOD_POD_ID")
+}
+
+// TestPostRetriesByClass: a result post is retried on 5xx and 429 (its
+// Retry-After capped at MaxBackoff) up to PostAttempts, never on another
+// 4xx.
+func TestPostRetriesByClass(t *testing.T) {
+	tests := []struct {
+		name      string
+		statuses  []int
+		wantPosts int
+		terminal  bool // the error is marked so (nil error: success)
+		wantErr   bool
+	}{
+		{"5xx retried, then ok", []int{503, 502, 200}, 3, false, false},
+		{"bounded at PostAttempts", []int{500, 500, 500, 500}, 3, false, true},
+		{"429 retried after its Retry-After, capped", []int{429, 200}, 2, false, false},
+		{"4xx not retried", []int{400, 200}, 1, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			posts := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				posts++
+				w.Header().Set("Retry-After", "3600")
+				w.WriteHeader(tt.statuses[min(posts, len(tt.statuses))-1])
+			}))
+			defer srv.Close()
+			cfg := Config{GetJobURL: srv.URL + "/take/$ID", PostOutputURL: srv.URL + "/done/$RUNPOD_POD_ID/$ID", WorkerID: workerID,
+				Concurrency: 1, PingInterval: time.Second, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, PostAttempts: 3}
+			w, err := NewWorker(cfg, nil, srv.Client(), nil, nil)
+			require.NoError(t, err)
+			err = w.post(t.Context(), cfg.PostOutputURL, "job1", false, map[string]any{"output": "x"})
+			require.Equal(t, tt.wantErr, err != nil, "post: %v", err)
+			require.Equal(t, tt.terminal, retry.IsTerminal(err), "IsTerminal(%v)", err)
+			require.Equal(t, tt.wantPosts, posts, "posts")
+		})
+	}
 }
