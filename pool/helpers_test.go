@@ -22,21 +22,18 @@ func TestMain(m *testing.M) {
 // fakeEngine is an in-memory engine: it lists models, answers chat with
 // one chunk (or two when stream), can hold calls on a gate, and can fail.
 type fakeEngine struct {
-	mu      sync.Mutex
-	models  []string
-	loaded  []string
-	gate    chan struct{} // nil: answer at once
-	err     error         // returned by inference calls before any chunk
-	midErr  error         // returned after the first chunk
-	down    bool          // every call fails as unreachable
-	calls   atomic.Int64
-	lists   atomic.Int64
-	version string
+	mu     sync.Mutex
+	models []string
+	loaded []string
+	gate   chan struct{} // nil: answer at once
+	err    error         // returned by inference calls before any chunk
+	midErr error         // returned after the first chunk
+	down   bool          // every call fails as unreachable
+	calls  atomic.Int64
+	lists  atomic.Int64
 }
 
 var _ models.Backend = (*fakeEngine)(nil)
-
-var errRefused = errors.New("dial tcp: connection refused")
 
 func (f *fakeEngine) state() (down bool, err, mid error, gate chan struct{}) {
 	f.mu.Lock()

@@ -218,7 +218,7 @@ func byteSymbol(b byte) rune {
 }
 
 func printable(b byte) bool {
-	return ('!' <= b && b <= '~') || (0xA1 <= b && b <= 0xAC) || (0xAE <= b && b <= 0xFF)
+	return ('!' <= b && b <= '~') || (0xA1 <= b && b <= 0xAC) || 0xAE <= b
 }
 
 // f32s is a tensor's data, written little-endian as GGUF F32.

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/aurax/aurax/rag"
 )
@@ -102,7 +103,7 @@ func (s *Store) hits(collection string, dim int, cands []candidate, keys []strin
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 			return nil, errClosed
 		}
 		return nil, fmt.Errorf("search %q: %w", collection, err)
