@@ -74,6 +74,18 @@ type CollectionSpec struct {
 	EmbedModel string `json:"embed_model,omitempty"`
 }
 
+// Compatible says whether an existing collection (c) can take what a
+// caller asks for (want): the same dimension and distance.
+func (c CollectionSpec) Compatible(want CollectionSpec) error {
+	if c.Dimension != want.Dimension {
+		return &DimensionError{Collection: c.Name, Want: c.Dimension, Got: want.Dimension}
+	}
+	if c.Distance != want.Distance {
+		return fmt.Errorf("%w: collection %q exists with distance %s, not %s", ErrInvalidArgument, c.Name, c.Distance, want.Distance)
+	}
+	return nil
+}
+
 // CollectionInfo describes an existing collection.
 type CollectionInfo struct {
 	CollectionSpec

@@ -26,7 +26,7 @@ func (s *Store) EnsureCollection(ctx context.Context, spec rag.CollectionSpec) (
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if ix, err := s.get(spec.Name); err == nil {
-		return false, compatible(ix.spec, spec)
+		return false, ix.spec.Compatible(spec)
 	} else if !errors.Is(err, rag.ErrCollectionNotFound) {
 		return false, err
 	}
@@ -45,16 +45,6 @@ func (s *Store) EnsureCollection(ctx context.Context, spec rag.CollectionSpec) (
 	s.colls[spec.Name] = newIndex(spec, !s.exact)
 	s.mu.Unlock()
 	return true, nil
-}
-
-func compatible(have, want rag.CollectionSpec) error {
-	if have.Dimension != want.Dimension {
-		return &rag.DimensionError{Collection: have.Name, Want: have.Dimension, Got: want.Dimension}
-	}
-	if have.Distance != want.Distance {
-		return fmt.Errorf("%w: collection %q exists with distance %s, not %s", rag.ErrInvalidArgument, have.Name, have.Distance, want.Distance)
-	}
-	return nil
 }
 
 // ListCollections implements rag.Collections, sorted by name.

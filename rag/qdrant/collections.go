@@ -79,7 +79,7 @@ func (s *Store) EnsureCollection(ctx context.Context, spec rag.CollectionSpec) (
 	info, err := s.info(ctx, spec.Name)
 	switch {
 	case err == nil:
-		return false, compatible(info.CollectionSpec, spec)
+		return false, info.CollectionSpec.Compatible(spec)
 	case !errors.Is(err, rag.ErrCollectionNotFound):
 		return false, err
 	}
@@ -89,7 +89,7 @@ func (s *Store) EnsureCollection(ctx context.Context, spec rag.CollectionSpec) (
 			if ierr != nil {
 				return false, ierr
 			}
-			return false, compatible(info.CollectionSpec, spec)
+			return false, info.CollectionSpec.Compatible(spec)
 		}
 		return false, mapErr("create collection", spec.Name, err)
 	}
@@ -115,16 +115,6 @@ func (s *Store) indexRequests(collection string) []*qc.CreateFieldIndexCollectio
 		out = append(out, mk(KeyMetadata+"."+f, qc.FieldType_FieldTypeKeyword))
 	}
 	return out
-}
-
-func compatible(have, want rag.CollectionSpec) error {
-	if have.Dimension != want.Dimension {
-		return &rag.DimensionError{Collection: have.Name, Want: have.Dimension, Got: want.Dimension}
-	}
-	if have.Distance != want.Distance {
-		return fmt.Errorf("%w: collection %q exists with distance %s, not %s", rag.ErrInvalidArgument, have.Name, have.Distance, want.Distance)
-	}
-	return nil
 }
 
 func (s *Store) info(ctx context.Context, name string) (rag.CollectionInfo, error) {
