@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/aurax/aurax/scaling"
 )
@@ -49,43 +50,12 @@ type State struct {
 	History HistoryInfo       `json:"history"`
 }
 
-// Engine is one inference engine, in the shape of /health's engines
-// entries (pool.EngineStatus, read here from its JSON so that the page
-// shows exactly what /health says).
-type Engine struct {
-	Name   string `json:"name"`
-	URL    string `json:"url"`
-	Source string `json:"source"` // static, dns, docker
-	// State is the pool's: unknown (static, not probed yet), starting
-	// (joining: pulling, warming), ready, down (its probe failed),
-	// cooldown (a request failed), draining.
-	State         string             `json:"state"`
-	OK            bool               `json:"ok"`
-	Reason        string             `json:"reason"`
-	Version       string             `json:"version"`
-	Models        []string           `json:"models"`
-	Loaded        []string           `json:"loaded"`
-	InFlight      int                `json:"in_flight"`
-	Slots         int                `json:"slots"`    // this gateway's share
-	Parallel      int                `json:"parallel"` // the engine's own slots
-	ServiceEWMAMS map[string]float64 `json:"service_ewma_ms"`
-	TTFTEWMAMS    map[string]float64 `json:"ttft_ewma_ms"`
-	Requests      uint64             `json:"requests"`
-	Errors        uint64             `json:"errors"`
-	LastError     string             `json:"last_error"`
-	LastErrorAt   *time.Time         `json:"last_error_at,omitempty"`
-	CheckedAt     time.Time          `json:"checked_at"`
-	Pulls         []EnginePull       `json:"pulls,omitempty"`
-}
-
-// EnginePull is a model pull on one engine, as /health lists it.
-type EnginePull struct {
-	Model   string  `json:"model"`
-	Status  string  `json:"status"`
-	Percent float64 `json:"percent"`
-	Active  bool    `json:"active"`
-	Error   string  `json:"error,omitempty"`
-}
+// Engine is one inference engine as /health lists it, decoded from that
+// JSON into the pool's own type, so that the page shows exactly what
+// /health says. State is the pool's: unknown (static, not probed yet),
+// starting (joining: pulling, warming), ready, down (its probe failed),
+// cooldown (a request failed), draining.
+type Engine = pool.EngineStatus
 
 // ModelsCheck is /health's checks.models.
 type ModelsCheck struct {

@@ -42,7 +42,7 @@ func TestStateOneEngine(t *testing.T) {
 	require.Equal(t, 1, e.InFlight)
 	require.Equal(t, 1, e.Parallel)
 	require.Equal(t, uint64(2), e.Requests, "the pool's count: the 429 never reached the engine")
-	require.Equal(t, 38.9, e.ServiceEWMAMS["aurax-tiny:latest"])
+	require.Equal(t, 38.9, e.ServiceEWMAms["aurax-tiny:latest"])
 	require.NotNil(t, e.LastErrorAt)
 	require.Equal(t, uint64(3), st.Traffic.Requests)
 	require.Equal(t, uint64(2), st.Traffic.Errors, "502 and 429 are errors")
@@ -84,7 +84,7 @@ func TestStateEngines(t *testing.T) {
 		states = append(states, e.State)
 	}
 	require.Equal(t, []string{"ready", "starting", "draining", "down", "cooldown", "unknown"}, states)
-	require.Equal(t, 120.5, st.Engines[0].ServiceEWMAMS["aurax-tiny:latest"])
+	require.Equal(t, 120.5, st.Engines[0].ServiceEWMAms["aurax-tiny:latest"])
 	require.Equal(t, []int{1, 2}, []int{st.Engines[0].Slots, st.Engines[0].Parallel}, "this gateway's share of the engine's slots")
 	require.Equal(t, "docker", st.Engines[1].Source)
 	require.Equal(t, 42.4, st.Engines[1].Pulls[0].Percent)
