@@ -227,7 +227,12 @@ func parseRates(list string) ([]int, error) {
 func attack(url string, body []byte, rate int, d time.Duration) vegeta.Metrics {
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: url, Body: body,
 		Header: http.Header{"Content-Type": []string{"application/json"}}})
-	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(4096), vegeta.MaxWorkers(4096), vegeta.Timeout(30*time.Second))
+	// An attack's connections are closed when it ends: rounds of attacks
+	// would otherwise pile up idle connections until the process runs out
+	// of file descriptors.
+	t := &http.Transport{MaxIdleConnsPerHost: 4096, MaxIdleConns: 4096, DisableCompression: true}
+	defer t.CloseIdleConnections()
+	a := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: t, Timeout: 30 * time.Second}), vegeta.MaxWorkers(4096))
 	var m vegeta.Metrics
 	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, url) {
 		m.Add(res)
