@@ -61,7 +61,7 @@ func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint
 	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
 	k.note.model = model
 	k.ctx, k.cancel = context.WithTimeout(parent, s.cfg.Ollama.RequestTimeout)
-	k.stopWatch = watchConn(conn, k.cancel)
+	k.stopWatch = s.watch.watch(conn, k.cancel)
 	s.metrics.Arrived(model)
 	lease, waited, err := s.pool.AcquireKey(k.ctx, s.models.Resolve(model, endpoint == "embedding"), key)
 	if err == nil || waited > 0 {
