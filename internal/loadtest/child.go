@@ -31,10 +31,14 @@ type auraxProc struct {
 // startAURAXProc starts the child in front of upstreams (comma-separated);
 // profileDir, when set, gets its CPU, allocation, block, mutex and
 // goroutine profiles, its gctrace and its goroutine count every second.
-func startAURAXProc(upstreams string, slots int, profileDir string) (*auraxProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+// exe is the loadtest binary to run ("": this one; another build of it
+// puts two versions of AURAX side by side).
+func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*auraxProc, error) {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(exe, "-serve", upstreams, "-serve-slots", strconv.Itoa(slots), "-profile", profileDir)
 	cmd.Stderr = os.Stderr

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type hopFlags struct {
 	streamRate int
 	profileDir string        // -suite profile: where the profiles go
 	profileFor time.Duration // -suite profile: how long the load runs
+	compare    string        // another loadtest binary: its AURAX is one more row
 }
 
 // hopConfig is AURAX's configuration in the hop suite: the queue never
@@ -45,7 +47,7 @@ type hopRig struct {
 	stop    func()
 }
 
-func startHopRig(latency time.Duration) (*hopRig, error) {
+func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 	opts := fakeollama.Options{Latency: latency, Tokens: 8, Interval: 2 * time.Millisecond, Models: []string{"fake"}}
 	ups := make([]*fakeollama.Server, 5) // one, then a pool of four
 	var stops []func()
@@ -69,14 +71,14 @@ func startHopRig(latency time.Duration) (*hopRig, error) {
 		return nil, err
 	}
 	stops = append(stops, ng.stop)
-	one, err := startAURAXProc(ups[0].URL, 4096, "")
+	one, err := startAURAXProc("", ups[0].URL, 4096, "")
 	if err != nil {
 		rig.stop()
 		return nil, err
 	}
 	stops = append(stops, one.stop)
 	urls, _ := hostPorts(ups[1:])
-	four, err := startAURAXProc(urls, 1024, "")
+	four, err := startAURAXProc("", urls, 1024, "")
 	if err != nil {
 		rig.stop()
 		return nil, err
@@ -88,6 +90,16 @@ func startHopRig(latency time.Duration) (*hopRig, error) {
 		{name: "AURAX `/v1/chat/completions`", url: one.url + "/v1/chat/completions", own: one.overhead},
 		{name: "AURAX `/api/chat`", url: one.url + "/api/chat", own: one.overhead},
 		{name: "AURAX, pool of 4 engines, `/api/chat`", url: four.url + "/api/chat", own: four.overhead},
+	}
+	if compare != "" {
+		other, err := startAURAXProc(compare, ups[0].URL, 4096, "")
+		if err != nil {
+			rig.stop()
+			return nil, err
+		}
+		stops = append(stops, other.stop)
+		rig.targets = append(rig.targets, hopTarget{name: "AURAX of " + filepath.Base(compare) + " `/v1/chat/completions`",
+			url: other.url + "/v1/chat/completions", own: other.overhead})
 	}
 	return rig, nil
 }
@@ -101,7 +113,7 @@ type hopRow struct {
 func runHopSuite(f hopFlags) error {
 	fmt.Printf("# One hop: direct, nginx, AURAX (%s; %d rounds of %v, interleaved; load average %s)\n\n",
 		machine(), f.rounds, f.duration, loadavg())
-	rig, err := startHopRig(f.latency)
+	rig, err := startHopRig(f.latency, f.compare)
 	if err != nil {
 		return err
 	}
@@ -189,13 +201,13 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 	fmt.Println()
 }
 
-// times is a/b as "2.4×", "–" when b is not above zero (nginx added
-// nothing measurable).
+// times is a/b as "2.4×" (a below zero counts as zero), "–" when b is not
+// above zero (nginx added nothing measurable).
 func times(a, b time.Duration) string {
 	if b <= 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%.1f×", float64(a)/float64(b))
+	return fmt.Sprintf("%.1f×", float64(max(a, 0))/float64(b))
 }
 
 // runProfile serves AURAX in a child process with its profiles on and
@@ -210,7 +222,7 @@ func runProfile(f hopFlags) error {
 		return err
 	}
 	defer up.Close()
-	a, err := startAURAXProc(up.URL, 4096, f.profileDir)
+	a, err := startAURAXProc("", up.URL, 4096, f.profileDir)
 	if err != nil {
 		return err
 	}

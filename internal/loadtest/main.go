@@ -56,6 +56,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "hop and pool suites: interleaved rounds per row (medians reported)")
 	profileDir := flag.String("profile", "", "profile suite: the directory for the profiles")
 	profileFor := flag.Duration("profile-duration", 30*time.Second, "profile suite: how long the load runs (at the first of -rates)")
+	compare := flag.String("compare", "", "hop suite: another build of this command, whose AURAX is one more row (a before/after in one run)")
 	serve := flag.String("serve", "", "internal: serve AURAX in front of these upstreams until stdin closes (the hop suite's child)")
 	serveSlots := flag.Int("serve-slots", 4096, "internal: -serve's slots per engine")
 	poolLatency := flag.Duration("pool-latency", 100*time.Millisecond, "pool suite: a fast engine's service time")
@@ -69,7 +70,7 @@ func main() {
 		}
 		return
 	}
-	hf := hopFlags{duration: *duration, rounds: *rounds, latency: *latency, streamRate: *streamRate, profileDir: *profileDir, profileFor: *profileFor}
+	hf := hopFlags{duration: *duration, rounds: *rounds, latency: *latency, streamRate: *streamRate, profileDir: *profileDir, profileFor: *profileFor, compare: *compare}
 	var err error
 	if hf.rates, err = parseRates(*rates); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
