@@ -109,3 +109,14 @@ func benchHop(b *testing.B, path, body string) {
 func BenchmarkOpenAIChatHop(b *testing.B) { benchHop(b, "/v1/chat/completions", chatBody) }
 
 func BenchmarkOllamaChatHop(b *testing.B) { benchHop(b, "/api/chat", chatBody) }
+
+// BenchmarkOpenAIChatStreamHop is BenchmarkOpenAIChatHop streamed: the
+// upstream's 8 chunks as SSE events, and [DONE].
+func BenchmarkOpenAIChatStreamHop(b *testing.B) {
+	benchHop(b, "/v1/chat/completions", `{"model":"fake","messages":[{"role":"user","content":"hi"}],"stream":true}`)
+}
+
+// BenchmarkOllamaChatStreamHop: the upstream's 8 chunks as NDJSON lines.
+func BenchmarkOllamaChatStreamHop(b *testing.B) {
+	benchHop(b, "/api/chat", `{"model":"fake","messages":[{"role":"user","content":"hi"}],"stream":true}`)
+}
