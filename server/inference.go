@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -155,6 +156,50 @@ func (k *call) embed(req *api.EmbedRequest) (*api.EmbedResponse, error) {
 		k.promptTok = resp.PromptEvalCount
 	}
 	return resp, err
+}
+
+// exchange is how an adapter answers: the token counts of an answer, the
+// whole answer's body, and the stream's writer (nil: not streamed). Its
+// funcs are called during answer and not kept, so they stay on the stack.
+type exchange[T any] struct {
+	metrics func(*T) api.Metrics
+	whole   func(resp *T) any
+	stream  func() streamer[T]
+}
+
+func chatMetrics(r *api.ChatResponse) api.Metrics         { return r.Metrics }
+func generateMetrics(r *api.GenerateResponse) api.Metrics { return r.Metrics }
+
+// answer runs an admitted call to its end, the one lifecycle of every
+// model endpoint: do(s.models, ctx, req, fn) is the upstream call
+// ((*models.Service).Chat or Generate); whole, its answer read and written
+// as one JSON body; streamed, the first chunk awaited (so that an error
+// before any output keeps its own status), then the headers and the rest
+// (commit).
+func answer[R, T any](c *fiber.Ctx, k *call, do func(*models.Service, context.Context, R, func(*T) error) error, req R, x exchange[T]) error {
+	svc := k.s.models
+	if x.stream == nil {
+		var resp T
+		err := k.timed(func(ctx context.Context) error {
+			return do(svc, ctx, req, func(r *T) error { resp = *r; return nil })
+		})
+		if err != nil {
+			return k.fail(err)
+		}
+		m := x.metrics(&resp)
+		k.promptTok, k.completeTok = m.PromptEvalCount, m.EvalCount
+		out := x.whole(&resp)
+		k.done(fiber.StatusOK)
+		return c.JSON(out)
+	}
+	ch := pump(k, func(ctx context.Context, emit func(T) error) error {
+		return do(svc, ctx, req, func(r *T) error { return emit(*r) })
+	})
+	head, err := first(k, ch)
+	if err != nil {
+		return k.fail(err)
+	}
+	return commit(c, k, ch, head, x.stream())
 }
 
 // item is one chunk from the upstream producer, or its final error.
