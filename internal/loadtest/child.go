@@ -21,6 +21,11 @@ import (
 // generator's and the upstream's garbage and goroutines are not AURAX's,
 // and a profile of that process is AURAX alone.
 
+// childProcs, when above 0, is the GOMAXPROCS of the AURAX processes
+// (-aurax-procs), the load generator's and the upstream's staying as they
+// are.
+var childProcs int
+
 // auraxProc is AURAX serving in a child process (this binary, -serve).
 type auraxProc struct {
 	cmd   *exec.Cmd
@@ -42,6 +47,10 @@ func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*aurax
 	}
 	cmd := exec.Command(exe, "-serve", upstreams, "-serve-slots", strconv.Itoa(slots), "-profile", profileDir)
 	cmd.Stderr = os.Stderr
+	cmd.Env = os.Environ()
+	if childProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(childProcs))
+	}
 	if profileDir != "" {
 		f, err := os.Create(filepath.Join(profileDir, "gctrace.txt"))
 		if err != nil {
@@ -49,7 +58,7 @@ func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*aurax
 		}
 		defer f.Close()
 		cmd.Stderr = f
-		cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

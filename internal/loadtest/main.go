@@ -57,6 +57,7 @@ func main() {
 	profileDir := flag.String("profile", "", "profile suite: the directory for the profiles")
 	profileFor := flag.Duration("profile-duration", 30*time.Second, "profile suite: how long the load runs (at the first of -rates)")
 	compare := flag.String("compare", "", "hop suite: another build of this command, whose AURAX is one more row (a before/after in one run)")
+	flag.IntVar(&childProcs, "aurax-procs", 0, "hop and profile suites: GOMAXPROCS of the AURAX processes (0: Go's default)")
 	serve := flag.String("serve", "", "internal: serve AURAX in front of these upstreams until stdin closes (the hop suite's child)")
 	serveSlots := flag.Int("serve-slots", 4096, "internal: -serve's slots per engine")
 	poolLatency := flag.Duration("pool-latency", 100*time.Millisecond, "pool suite: a fast engine's service time")
