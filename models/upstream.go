@@ -29,8 +29,9 @@ type upstream struct {
 	maxIdle  int
 	idleTime time.Duration
 
-	mu   sync.Mutex
-	idle []*upConn // most recently used last
+	mu    sync.Mutex
+	idle  []*upConn   // most recently used last
+	sweep *time.Timer // closes connections idle for idleTime; nil: none armed
 }
 
 type upConn struct {
@@ -76,9 +77,38 @@ func (u *upstream) put(c *upConn) {
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, c)
 		c = nil
+		if u.sweep == nil {
+			u.sweep = time.AfterFunc(u.idleTime, u.closeStale)
+		}
 	}
 	u.mu.Unlock()
 	if c != nil {
+		c.Close()
+	}
+}
+
+// closeStale closes the connections idle for idleTime, so that an engine
+// no longer used (one the pool removed) keeps none open; it runs again
+// while some stay idle.
+func (u *upstream) closeStale() {
+	u.mu.Lock()
+	n := 0
+	var stale []*upConn
+	for _, c := range u.idle { // oldest first
+		if time.Since(c.used) < u.idleTime {
+			break
+		}
+		stale = append(stale, c)
+		n++
+	}
+	u.idle = append(u.idle[:0], u.idle[n:]...)
+	clear(u.idle[len(u.idle):cap(u.idle)])
+	u.sweep = nil
+	if len(u.idle) > 0 {
+		u.sweep = time.AfterFunc(u.idleTime, u.closeStale)
+	}
+	u.mu.Unlock()
+	for _, c := range stale {
 		c.Close()
 	}
 }

@@ -88,6 +88,25 @@ func TestUpstreamConnections(t *testing.T) {
 	require.EqualValues(t, 3, conns.Load())
 }
 
+// TestUpstreamClosesIdleConnections: a connection idle for the idle time
+// is closed, with no request to notice it.
+func TestUpstreamClosesIdleConnections(t *testing.T) {
+	srv, conns := countingServer(t, 1)
+	o, err := NewOllama(srv.URL, OllamaOptions{})
+	require.NoError(t, err)
+	o.up.idleTime = 50 * time.Millisecond
+	_, err = chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		o.up.mu.Lock()
+		defer o.up.mu.Unlock()
+		return len(o.up.idle) == 0 && o.up.sweep == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	_, err = chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, conns.Load())
+}
+
 // TestUpstreamPathPrefix: a base URL with a path keeps it before /api.
 func TestUpstreamPathPrefix(t *testing.T) {
 	var path atomic.Value
