@@ -30,11 +30,14 @@ test: ollama deploy-tools
 
 # Figures for the README's Performance and Pool sections: Go benchmarks of
 # the handler path and the routing, the loopback load test (fixed-latency
-# upstream, and the real tiny-model Ollama side by side), then the pool
-# suite (AURAX vs nginx round robin and least_conn over four engines).
+# upstream, and the real tiny-model Ollama side by side), the hop suite
+# (direct, an nginx hop and AURAX to the same upstream, rounds interleaved),
+# then the pool suite (AURAX vs nginx round robin and least_conn over four
+# engines).
 bench: ollama deploy-tools
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server ./metrics ./pool
 	$(GO) run ./internal/loadtest -ollama http://$(OLLAMA_ADDR)
+	$(GO) run ./internal/loadtest -suite hop -rates 500,1000,2000 -duration 6s -rounds 3
 	$(GO) run ./internal/loadtest -suite pool -duration 10s -rounds 3 \
 		-ollama-bin $(AURAX_CACHE)/ollama/bin/ollama -ollama-models $(AURAX_CACHE)/ollama/models
 

@@ -20,12 +20,15 @@ import (
 
 // Ollama is a Backend over an Ollama server's native API. Streaming calls
 // (chat, generate) read NDJSON here with pooled buffers instead of through
-// api.Client, whose stream allocates an 8 MiB scanner buffer per call; the
-// other calls go through api.Client built on the same http.Client.
+// api.Client, whose stream allocates an 8 MiB scanner buffer per call, and
+// go over the upstream client (upstream.go) when the URL is plain http; the
+// other calls go through api.Client on an http.Client.
 type Ollama struct {
 	base   string
 	http   *http.Client
 	client *api.Client
+	up     *upstream // chat and generate over plain http; nil: through http (https)
+	prefix string    // the base URL's path, before /api/...
 }
 
 var _ Backend = (*Ollama)(nil)
@@ -59,7 +62,30 @@ func NewOllama(baseURL string, opts OllamaOptions) (*Ollama, error) {
 		DisableCompression:    true,
 	}
 	hc := &http.Client{Transport: tr}
-	return &Ollama{base: u.String(), http: hc, client: api.NewClient(u, hc)}, nil
+	o := &Ollama{base: u.String(), http: hc, client: api.NewClient(u, hc)}
+	if u.Scheme == "http" {
+		o.up, o.prefix = newUpstream(u.Host, opts), u.Path
+	}
+	return o, nil
+}
+
+// send POSTs body to path: over the upstream client, or through the
+// http.Client for https. done(true) says the body was read to its end.
+func (o *Ollama) send(ctx context.Context, path string, body []byte) (*http.Response, func(reusable bool), error) {
+	if o.up != nil {
+		return o.up.post(ctx, o.prefix+path, body)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := o.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, func(bool) { resp.Body.Close() }, nil
 }
 
 var (
@@ -78,17 +104,12 @@ func (o *Ollama) stream(ctx context.Context, path string, body any, fn func([]by
 	if err := json.NewEncoder(buf).Encode(body); err != nil {
 		return fmt.Errorf("encode %s request: %w", path, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/x-ndjson")
-	resp, err := o.http.Do(req)
+	resp, done, err := o.send(ctx, path, buf.Bytes())
 	if err != nil {
 		return classify(ctx, err)
 	}
-	defer resp.Body.Close()
+	reusable := false // read to the end: the connection can take the next request
+	defer func() { done(reusable) }()
 	if resp.StatusCode >= 400 {
 		return statusError(resp)
 	}
@@ -121,6 +142,7 @@ func (o *Ollama) stream(ctx context.Context, path string, body any, fn func([]by
 			}
 		}
 		if err == io.EOF {
+			reusable = true
 			return nil
 		}
 		if err != nil {

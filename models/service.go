@@ -93,6 +93,9 @@ func (s *Service) Embed(ctx context.Context, req *api.EmbedRequest) (*api.EmbedR
 
 // named fills in the model of a *ModelNotFoundError that lacks it.
 func named(err error, model string) error {
+	if err == nil { // errors.As's target escapes: allocate it only for an error
+		return nil
+	}
 	var nf *ModelNotFoundError
 	if errors.As(err, &nf) && nf.Model == "" {
 		nf.Model = model

@@ -4,9 +4,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aurax/aurax/internal/fakeollama"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
@@ -76,3 +78,45 @@ func benchServed(b *testing.B, path, body string) {
 }
 
 func BenchmarkOpenAIChatServed(b *testing.B) { benchServed(b, "/v1/chat/completions", chatBody) }
+
+// benchHop measures one whole hop, as a client sees it: a keep-alive
+// connection over loopback TCP to AURAX (its connection watcher included),
+// AURAX's call to an Ollama-wire upstream over loopback TCP (models.Ollama:
+// the HTTP client, its connection pool, the NDJSON reader), the answer back.
+// The upstream answers at once; its own work and the client's are in the
+// figures too, the same before and after a change to AURAX.
+func benchHop(b *testing.B, path, body string) {
+	s, _ := newUpstreamServer(b, fakeollama.Options{Models: []string{"fake"}}, nil)
+	base, _ := serve(b, s)
+	hc := &fasthttp.HostClient{Addr: strings.TrimPrefix(base, "http://"), MaxConns: 1, MaxIdleConnDuration: 100 * time.Millisecond,
+		Dial: func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }}
+	b.Cleanup(hc.CloseIdleConnections)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req.Reset()
+		req.SetRequestURI(base + path)
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+		if err := hc.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("status %d, err %v: %s", resp.StatusCode(), err, resp.Body())
+		}
+	}
+}
+
+func BenchmarkOpenAIChatHop(b *testing.B) { benchHop(b, "/v1/chat/completions", chatBody) }
+
+func BenchmarkOllamaChatHop(b *testing.B) { benchHop(b, "/api/chat", chatBody) }
+
+// BenchmarkOpenAIChatStreamHop is BenchmarkOpenAIChatHop streamed: the
+// upstream's 8 chunks as SSE events, and [DONE].
+func BenchmarkOpenAIChatStreamHop(b *testing.B) {
+	benchHop(b, "/v1/chat/completions", `{"model":"fake","messages":[{"role":"user","content":"hi"}],"stream":true}`)
+}
+
+// BenchmarkOllamaChatStreamHop: the upstream's 8 chunks as NDJSON lines.
+func BenchmarkOllamaChatStreamHop(b *testing.B) {
+	benchHop(b, "/api/chat", `{"model":"fake","messages":[{"role":"user","content":"hi"}],"stream":true}`)
+}

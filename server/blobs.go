@@ -93,7 +93,7 @@ func (s *Server) ollamaBlobUpload(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.manageCtx()
 	defer cancel()
-	stop := watchConn(c.Context().Conn(), cancel)
+	stop := s.watch.watch(c.Context().Conn(), cancel)
 	defer stop()
 	have := s.blobsHave(ctx, engines, digest)
 	var need []pool.Target

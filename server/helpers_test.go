@@ -168,7 +168,7 @@ func rawReq(s *Server, method, path, body string, header ...string) (*http.Respo
 
 // serve runs s on a loopback port until the test ends; it returns the base
 // URL and a stop func that drains (also called at cleanup).
-func serve(t *testing.T, s *Server) (string, func()) {
+func serve(t testing.TB, s *Server) (string, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -196,7 +196,7 @@ func serve(t *testing.T, s *Server) (string, func()) {
 	return "http://" + ln.Addr().String(), stop
 }
 
-func waitReady(t *testing.T, base string) {
+func waitReady(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -2,13 +2,16 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -61,7 +64,7 @@ func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint
 	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
 	k.note.model = model
 	k.ctx, k.cancel = context.WithTimeout(parent, s.cfg.Ollama.RequestTimeout)
-	k.stopWatch = watchConn(conn, k.cancel)
+	k.stopWatch = s.watch.watch(conn, k.cancel)
 	s.metrics.Arrived(model)
 	lease, waited, err := s.pool.AcquireKey(k.ctx, s.models.Resolve(model, endpoint == "embedding"), key)
 	if err == nil || waited > 0 {
@@ -125,12 +128,6 @@ func (k *call) done(status int) {
 	})
 }
 
-// flush sends what w holds, counting the body bytes for the access log.
-func (k *call) flush(w *bufio.Writer) error {
-	k.note.bytes += int64(w.Buffered())
-	return w.Flush()
-}
-
 // fail ends the call with err's status and returns the *Error for Fiber.
 func (k *call) fail(err error) error {
 	he := fromUpstream(err)
@@ -159,6 +156,50 @@ func (k *call) embed(req *api.EmbedRequest) (*api.EmbedResponse, error) {
 		k.promptTok = resp.PromptEvalCount
 	}
 	return resp, err
+}
+
+// exchange is how an adapter answers: the token counts of an answer, the
+// whole answer's body, and the stream's writer (nil: not streamed). Its
+// funcs are called during answer and not kept, so they stay on the stack.
+type exchange[T any] struct {
+	metrics func(*T) api.Metrics
+	whole   func(resp *T) any
+	stream  func() streamer[T]
+}
+
+func chatMetrics(r *api.ChatResponse) api.Metrics         { return r.Metrics }
+func generateMetrics(r *api.GenerateResponse) api.Metrics { return r.Metrics }
+
+// answer runs an admitted call to its end, the one lifecycle of every
+// model endpoint: do(s.models, ctx, req, fn) is the upstream call
+// ((*models.Service).Chat or Generate); whole, its answer read and written
+// as one JSON body; streamed, the first chunk awaited (so that an error
+// before any output keeps its own status), then the headers and the rest
+// (commit).
+func answer[R, T any](c *fiber.Ctx, k *call, do func(*models.Service, context.Context, R, func(*T) error) error, req R, x exchange[T]) error {
+	svc := k.s.models
+	if x.stream == nil {
+		var resp T
+		err := k.timed(func(ctx context.Context) error {
+			return do(svc, ctx, req, func(r *T) error { resp = *r; return nil })
+		})
+		if err != nil {
+			return k.fail(err)
+		}
+		m := x.metrics(&resp)
+		k.promptTok, k.completeTok = m.PromptEvalCount, m.EvalCount
+		out := x.whole(&resp)
+		k.done(fiber.StatusOK)
+		return c.JSON(out)
+	}
+	ch := pump(k, func(ctx context.Context, emit func(T) error) error {
+		return do(svc, ctx, req, func(r *T) error { return emit(*r) })
+	})
+	head, err := first(k, ch)
+	if err != nil {
+		return k.fail(err)
+	}
+	return commit(c, k, ch, head, x.stream())
 }
 
 // item is one chunk from the upstream producer, or its final error.
@@ -218,7 +259,7 @@ func first[T any](k *call, ch <-chan item[T]) (T, error) {
 }
 
 // streamer writes one wire format's stream: chunks, keep-alives, the error
-// event; each write is flushed by the caller.
+// event, the end; each piece is sent by the caller.
 type streamer[T any] struct {
 	contentType string
 	chunk       func(w *bufio.Writer, v T) error
@@ -228,63 +269,107 @@ type streamer[T any] struct {
 }
 
 // commit sends the headers and streams head and the rest of ch to the
-// client in the response body writer, which then owns the call.
+// client as the response body, which then owns the call.
 func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer[T]) error {
 	c.Set(fiber.HeaderContentType, st.contentType)
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: pass the stream through unbuffered
-	keepAlive := k.s.cfg.Server.KeepAlive
 	k.s.noteStream(c, &k.note)
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		status := fiber.StatusOK
-		defer func() {
-			drain(k, ch)
-			k.done(status)
-		}()
-		if st.chunk(w, head) != nil || k.flush(w) != nil {
-			status = statusClientClosed
-			return
+	b := &streamBody[T]{k: k, ch: ch, st: st, head: &head, status: fiber.StatusOK}
+	b.w = bufio.NewWriterSize(&b.buf, 512)
+	if keepAlive := k.s.cfg.Server.KeepAlive; st.keepAlive != nil && keepAlive > 0 {
+		b.tick = time.NewTicker(keepAlive)
+	}
+	c.Context().SetBodyStream(b, -1)
+	return nil
+}
+
+// streamBody is a stream's response body. fasthttp's connection goroutine
+// reads it, and each Read that finds nothing buffered takes the next chunk
+// from the upstream producer (or a keep-alive tick) and encodes it, so that
+// a chunk reaches the client through one goroutine switch; a body stream
+// writer (SetBodyStreamWriter) would add its own goroutine and an in-memory
+// pipe. fasthttp closes it once the response is written, or could not be
+// (the client left): CloseWithError ends the call.
+type streamBody[T any] struct {
+	k      *call
+	ch     <-chan item[T]
+	st     streamer[T]
+	buf    bytes.Buffer
+	w      *bufio.Writer // into buf, for the streamer's encoders
+	tick   *time.Ticker  // keep-alives; nil: none
+	head   *T            // the first chunk, nil once encoded
+	ended  bool          // buf holds the last bytes: EOF after them
+	status int
+}
+
+func (b *streamBody[T]) Read(p []byte) (int, error) {
+	for b.buf.Len() == 0 {
+		if b.ended {
+			return 0, io.EOF
 		}
-		var tick <-chan time.Time
-		if st.keepAlive != nil && keepAlive > 0 {
-			t := time.NewTicker(keepAlive)
-			defer t.Stop()
-			tick = t.C
-		}
-		for {
-			select {
-			case it, ok := <-ch:
-				if !ok {
-					if st.end != nil {
-						st.end(w)
-					}
-					if k.flush(w) != nil {
-						status = statusClientClosed
-					}
-					return
-				}
-				if it.err != nil {
-					he := fromUpstream(it.err)
-					status = he.Status
-					if status != statusClientClosed {
-						k.s.log.Warn("stream failed", "model", k.model, "err", it.err)
-						st.fail(w, he)
-						_ = k.flush(w)
-					}
-					return
-				}
-				if st.chunk(w, it.v) != nil || k.flush(w) != nil {
-					status = statusClientClosed
-					return
-				}
-			case <-tick:
-				st.keepAlive(w)
-				if k.flush(w) != nil {
-					status = statusClientClosed
-					return
-				}
+		b.next()
+		_ = b.w.Flush() // into buf: cannot fail
+	}
+	n, _ := b.buf.Read(p)
+	b.k.note.bytes += int64(n)
+	return n, nil
+}
+
+// next encodes the next piece of the stream: the head, a chunk, a
+// keep-alive, the end or the error event.
+func (b *streamBody[T]) next() {
+	if b.head != nil {
+		v := *b.head
+		b.head = nil
+		b.chunk(v)
+		return
+	}
+	var tick <-chan time.Time
+	if b.tick != nil {
+		tick = b.tick.C
+	}
+	select {
+	case it, ok := <-b.ch:
+		switch {
+		case !ok:
+			if b.st.end != nil {
+				b.st.end(b.w)
 			}
+			b.ended = true
+		case it.err != nil:
+			he := fromUpstream(it.err)
+			if b.status = he.Status; b.status != statusClientClosed {
+				b.k.s.log.Warn("stream failed", "model", b.k.model, "err", it.err)
+				b.st.fail(b.w, he)
+			}
+			b.ended = true
+		default:
+			b.chunk(it.v)
 		}
-	})
+	case <-tick:
+		b.st.keepAlive(b.w)
+	}
+}
+
+func (b *streamBody[T]) chunk(v T) {
+	if b.st.chunk(b.w, v) != nil {
+		b.status, b.ended = statusClientClosed, true
+	}
+}
+
+// CloseWithError ends the call: the upstream producer cancelled and
+// drained, the slot released, the metrics recorded. A stream closed before
+// its end, or after a failed write, lost its client (499).
+func (b *streamBody[T]) CloseWithError(err error) error {
+	if b.tick != nil {
+		b.tick.Stop()
+	}
+	status := b.status
+	if err != nil || !b.ended || b.buf.Len() > 0 {
+		status = statusClientClosed
+	}
+	drain(b.k, b.ch)
+	b.k.done(status)
 	return nil
 }

@@ -41,7 +41,7 @@ func (l lingerListener) Accept() (net.Conn, error) {
 }
 
 // lingerConn is one client connection: a net.Conn that still exposes the
-// socket (syscall.Conn, for watchConn) and lingers on Close once armed.
+// socket (syscall.Conn, for the watcher) and lingers on Close once armed.
 type lingerConn struct {
 	net.Conn
 	linger time.Duration

@@ -135,7 +135,7 @@ func (s *Server) progressOp(c *fiber.Ctx, path string, one bool) error {
 	s.noteFor(c, op.note)
 	ctx, cancel := s.manageCtx()
 	op.cancel = cancel
-	stop := watchConn(c.Context().Conn(), cancel) // until the stream writer owns the call
+	stop := s.watch.watch(c.Context().Conn(), cancel) // until the stream writer owns the call
 	op.events = s.streamOp(ctx, engines, path, body)
 	head, started := op.head()
 	if !stream || !started {
@@ -311,7 +311,7 @@ func (s *Server) simpleOp(c *fiber.Ctx, method, path, model string, body []byte)
 	s.noteFor(c, &accessNote{model: model})
 	ctx, cancel := s.manageCtx()
 	defer cancel()
-	stop := watchConn(c.Context().Conn(), cancel)
+	stop := s.watch.watch(c.Context().Conn(), cancel)
 	errs := make([]error, len(engines))
 	missing := 0
 	for i, t := range engines {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -47,32 +48,21 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !stream {
-		var resp api.ChatResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		resp.Model = model
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		k.done(fiber.StatusOK)
-		return c.JSON(rg.ollamaChatBody(&resp))
+	x := exchange[api.ChatResponse]{
+		metrics: chatMetrics,
+		whole:   func(r *api.ChatResponse) any { r.Model = model; return rg.ollamaChatBody(r) },
 	}
-	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
-		return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	return commit(c, k, ch, head, rg.ollamaStream(func(r *api.ChatResponse) {
-		r.Model = model
-		if r.Done {
-			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+	if stream {
+		x.stream = func() streamer[api.ChatResponse] {
+			return rg.ollamaStream(func(r *api.ChatResponse) {
+				r.Model = model
+				if r.Done {
+					k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+				}
+			})
 		}
-	}))
+	}
+	return answer(c, k, (*models.Service).Chat, &req, x)
 }
 
 func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
@@ -93,32 +83,21 @@ func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !stream {
-		var resp api.GenerateResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Generate(ctx, &req, func(r *api.GenerateResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		resp.Model = model
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		k.done(fiber.StatusOK)
-		return c.JSON(&resp)
+	x := exchange[api.GenerateResponse]{
+		metrics: generateMetrics,
+		whole:   func(r *api.GenerateResponse) any { r.Model = model; return r },
 	}
-	ch := pump(k, func(ctx context.Context, emit func(api.GenerateResponse) error) error {
-		return s.models.Generate(ctx, &req, func(r *api.GenerateResponse) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	return commit(c, k, ch, head, ndjson(func(r *api.GenerateResponse) {
-		r.Model = model
-		if r.Done {
-			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+	if stream {
+		x.stream = func() streamer[api.GenerateResponse] {
+			return ndjson(func(r *api.GenerateResponse) {
+				r.Model = model
+				if r.Done {
+					k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
+				}
+			})
 		}
-	}))
+	}
+	return answer(c, k, (*models.Service).Generate, &req, x)
 }
 
 // ndjson streams Ollama chunks as NDJSON, each passed through fix first; a

@@ -2,12 +2,12 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 
+	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
@@ -244,37 +244,22 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	id, created := "chatcmpl-"+requestID(c), time.Now().Unix()
 	stream := req.Stream
 	oreq.Stream = &stream
-	if !stream {
-		var resp api.ChatResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Chat(ctx, oreq, func(r *api.ChatResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
+	x := exchange[api.ChatResponse]{
+		metrics: chatMetrics,
+		whole: func(resp *api.ChatResponse) any {
+			return oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
+				Choices: []oaChoice{chatChoice(0, resp, oneCall)},
+				Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}, Citations: rg.cites()}
+		},
+	}
+	if stream {
+		x.stream = func() streamer[api.ChatResponse] {
+			sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
+				usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, oneCall: oneCall, citations: rg.cites()}
+			return streamer[api.ChatResponse]{contentType: "text/event-stream", chunk: sse.chunk, keepAlive: sseKeepAlive, fail: sseFail, end: sseDone}
 		}
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		out := oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-			Choices: []oaChoice{chatChoice(0, &resp, oneCall)},
-			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}, Citations: rg.cites()}
-		k.done(fiber.StatusOK)
-		return c.JSON(out)
 	}
-	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
-		return s.models.Chat(ctx, oreq, func(r *api.ChatResponse) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
-		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, oneCall: oneCall, citations: rg.cites()}
-	return commit(c, k, ch, head, streamer[api.ChatResponse]{
-		contentType: "text/event-stream",
-		chunk:       sse.chunk,
-		keepAlive:   sseKeepAlive,
-		fail:        sseFail,
-		end:         sseDone,
-	})
+	return answer(c, k, (*models.Service).Chat, oreq, x)
 }
 
 // chatSSE turns Ollama chat chunks into OpenAI chat.completion.chunk events
@@ -412,37 +397,32 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 		return err
 	}
 	id, created := "cmpl-"+requestID(c), time.Now().Unix()
-	if !stream {
-		var resp api.GenerateResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Generate(ctx, oreq, func(r *api.GenerateResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		text := resp.Response
-		choice := oaChoice{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}
-		if lp := textLogprobs(resp.Logprobs, 0); lp != nil {
-			choice.Logprobs = lp
-		}
-		out := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-			Choices: []oaChoice{choice},
-			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
-		k.done(fiber.StatusOK)
-		return c.JSON(out)
+	x := exchange[api.GenerateResponse]{
+		metrics: generateMetrics,
+		whole: func(resp *api.GenerateResponse) any {
+			text := resp.Response
+			choice := oaChoice{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}
+			if lp := textLogprobs(resp.Logprobs, 0); lp != nil {
+				choice.Logprobs = lp
+			}
+			return oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
+				Choices: []oaChoice{choice},
+				Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
+		},
 	}
-	ch := pump(k, func(ctx context.Context, emit func(api.GenerateResponse) error) error {
-		return s.models.Generate(ctx, oreq, func(r *api.GenerateResponse) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
+	if stream {
+		base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
+		usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+		x.stream = func() streamer[api.GenerateResponse] { return completionSSE(k, base, usage) }
 	}
-	base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
-	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	return answer(c, k, (*models.Service).Generate, oreq, x)
+}
+
+// completionSSE streams Ollama generate chunks as OpenAI text_completion
+// events, the usage event after the last when usage is asked for.
+func completionSSE(k *call, base oaCompletion, usage bool) streamer[api.GenerateResponse] {
 	offset := 0
-	return commit(c, k, ch, head, streamer[api.GenerateResponse]{
+	return streamer[api.GenerateResponse]{
 		contentType: "text/event-stream",
 		chunk: func(w *bufio.Writer, r api.GenerateResponse) error {
 			ev := base
@@ -474,5 +454,5 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 		keepAlive: sseKeepAlive,
 		fail:      sseFail,
 		end:       sseDone,
-	})
+	}
 }

@@ -18,7 +18,7 @@ import (
 
 // newUpstreamServer builds a Server over a real models.Ollama client aimed at
 // the fixed-latency upstream fake.
-func newUpstreamServer(t *testing.T, opts fakeollama.Options, mod func(*config.Config)) (*Server, *fakeollama.Server) {
+func newUpstreamServer(t testing.TB, opts fakeollama.Options, mod func(*config.Config)) (*Server, *fakeollama.Server) {
 	t.Helper()
 	up, err := fakeollama.Start(opts)
 	require.NoError(t, err)

@@ -60,6 +60,7 @@ type Server struct {
 	draining  atomic.Bool
 	ids       atomic.Uint64
 	idPrefix  string
+	watch     watcher // the connections of requests in flight
 }
 
 // New builds the Fiber app with every route.

@@ -4,8 +4,13 @@
 // and, in the same run, the same load sent straight to the upstream. It also
 // measures time to first token on streams and, with -ollama, AURAX in front
 // of a real Ollama against that Ollama directly, requests interleaved.
+// The hop suite puts an nginx hop beside AURAX (run in a process of its
+// own, as nginx is) to the same upstream; the profile suite writes AURAX's
+// pprof profiles, gctrace and goroutine count under load.
 //
 //	go run ./internal/loadtest -rates 500,1000,2000 -duration 10s [-ollama http://127.0.0.1:11435]
+//	go run ./internal/loadtest -suite hop -rates 1000,2000 -duration 6s -rounds 3
+//	go run ./internal/loadtest -suite profile -rates 1000 -profile-duration 30s -profile /tmp/prof
 //
 // Every loop is bounded in count and time; all traffic stays on 127.0.0.1.
 package main
@@ -14,6 +19,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,15 +51,44 @@ func main() {
 	streamRate := flag.Int("stream-rate", 200, "rate of the streaming TTFT step")
 	ollamaURL := flag.String("ollama", "", "a real Ollama serving aurax-tiny, for the side-by-side run (empty: skip)")
 	ollamaN := flag.Int("ollama-requests", 200, "requests in the real-Ollama run (half direct, half through AURAX)")
-	suite := flag.String("suite", "overhead", "overhead (one upstream: AURAX's own cost), pool (routing over four engines vs nginx), or all")
-	rounds := flag.Int("rounds", 3, "pool suite: interleaved rounds per row (medians reported)")
+	suite := flag.String("suite", "overhead", "overhead (one upstream: AURAX's own cost), hop (direct, nginx and AURAX side by side), "+
+		"profile (AURAX's profiles under load, into -profile), pool (routing over four engines vs nginx), or all (overhead, hop, pool)")
+	rounds := flag.Int("rounds", 3, "hop and pool suites: interleaved rounds per row (medians reported)")
+	profileDir := flag.String("profile", "", "profile suite: the directory for the profiles")
+	profileFor := flag.Duration("profile-duration", 30*time.Second, "profile suite: how long the load runs (at the first of -rates)")
+	compare := flag.String("compare", "", "hop suite: another build of this command, whose AURAX is one more row (a before/after in one run)")
+	flag.IntVar(&childProcs, "aurax-procs", 0, "hop and profile suites: GOMAXPROCS of the AURAX processes (0: Go's default)")
+	serve := flag.String("serve", "", "internal: serve AURAX in front of these upstreams until stdin closes (the hop suite's child)")
+	serveSlots := flag.Int("serve-slots", 4096, "internal: -serve's slots per engine")
 	poolLatency := flag.Duration("pool-latency", 100*time.Millisecond, "pool suite: a fast engine's service time")
 	ollamaBin := flag.String("ollama-bin", "", "pool suite: a real ollama binary, for the pool-of-2 vs 1 row (empty: skip)")
 	ollamaModels := flag.String("ollama-models", "", "pool suite: the models directory holding aurax-tiny")
 	flag.Parse()
+	if *serve != "" {
+		if err := serveChild(*serve, *serveSlots, *profileDir); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	hf := hopFlags{duration: *duration, rounds: *rounds, latency: *latency, streamRate: *streamRate, profileDir: *profileDir, profileFor: *profileFor, compare: *compare}
 	var err error
+	if hf.rates, err = parseRates(*rates); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
 	if *suite == "overhead" || *suite == "all" {
 		err = run(*rates, *duration, *latency, *streamRate, *ollamaURL, *ollamaN)
+	}
+	if err == nil && (*suite == "hop" || *suite == "all") {
+		err = runHopSuite(hf)
+	}
+	if err == nil && *suite == "profile" {
+		if hf.profileDir == "" {
+			err = errors.New("-suite profile needs -profile DIR")
+		} else {
+			err = runProfile(hf)
+		}
 	}
 	if err == nil && (*suite == "pool" || *suite == "all") {
 		err = runPoolSuite(context.Background(), poolFlags{duration: *duration, rounds: *rounds, latency: *poolLatency,
@@ -113,7 +148,7 @@ func startAURAX(ctx context.Context, upstream, model string, slots int, mods ...
 
 func run(rateList string, duration, latency time.Duration, streamRate int, ollamaURL string, ollamaN int) error {
 	ctx := context.Background()
-	fmt.Printf("# AURAX overhead on loopback (%s, %d cores, GOMAXPROCS %d, %s)\n\n", runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("# AURAX overhead on loopback (%s)\n\n", machine())
 	up, err := fakeollama.Start(fakeollama.Options{Latency: latency, Tokens: 8, Interval: 2 * time.Millisecond, Models: []string{"fake"}})
 	if err != nil {
 		return err
@@ -174,10 +209,32 @@ func run(rateList string, duration, latency time.Duration, streamRate int, ollam
 	return nil
 }
 
+// machine names the Go version, the cores and the time of the run.
+func machine() string {
+	return fmt.Sprintf("%s, %d cores, GOMAXPROCS %d, %s", runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
+}
+
+func parseRates(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		rate, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || rate <= 0 {
+			return nil, fmt.Errorf("rate %q: not a positive number", f)
+		}
+		out = append(out, rate)
+	}
+	return out, nil
+}
+
 func attack(url string, body []byte, rate int, d time.Duration) vegeta.Metrics {
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: url, Body: body,
 		Header: http.Header{"Content-Type": []string{"application/json"}}})
-	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(4096), vegeta.MaxWorkers(4096), vegeta.Timeout(30*time.Second))
+	// An attack's connections are closed when it ends: rounds of attacks
+	// would otherwise pile up idle connections until the process runs out
+	// of file descriptors.
+	t := &http.Transport{MaxIdleConnsPerHost: 4096, MaxIdleConns: 4096, DisableCompression: true}
+	defer t.CloseIdleConnections()
+	a := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: t, Timeout: 30 * time.Second}), vegeta.MaxWorkers(4096))
 	var m vegeta.Metrics
 	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, url) {
 		m.Add(res)

@@ -1,0 +1,166 @@
+package models
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ollama/ollama/api"
+	"github.com/stretchr/testify/require"
+)
+
+// countingServer is an Ollama-wire chat that streams n chunks, counting
+// the connections it accepted.
+func countingServer(t *testing.T, chunks int) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range chunks {
+			done := i == chunks-1
+			if _, err := w.Write([]byte(`{"message":{"content":"x"},"done":` + map[bool]string{true: "true", false: "false"}[done] + "}\n")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			if !done {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func chatN(t *testing.T, o *Ollama, ctx context.Context, stopAfter int, cancel func()) (int, error) {
+	t.Helper()
+	n := 0
+	err := o.Chat(ctx, &api.ChatRequest{Model: "m"}, func(*api.ChatResponse) error {
+		if n++; n == stopAfter && cancel != nil {
+			cancel()
+		}
+		return nil
+	})
+	return n, err
+}
+
+// TestUpstreamConnections: answers read to their end leave the connection
+// for the next request; a cancelled stream's connection is closed, not
+// reused; a kept-alive connection the engine closed while idle costs the
+// request nothing (it is sent again on a new one).
+func TestUpstreamConnections(t *testing.T) {
+	srv, conns := countingServer(t, 4)
+	o, err := NewOllama(srv.URL, OllamaOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, o.up, "a plain http URL goes over the upstream client")
+	for range 20 {
+		n, err := chatN(t, o, context.Background(), 0, nil)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+	}
+	require.EqualValues(t, 1, conns.Load(), "20 sequential chats over one kept-alive connection")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = chatN(t, o, ctx, 2, cancel)
+	require.ErrorIs(t, err, context.Canceled)
+	n, err := chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.EqualValues(t, 2, conns.Load(), "the cancelled stream's connection is not reused")
+
+	srv.CloseClientConnections() // the engine drops the idle connection
+	n, err = chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	require.EqualValues(t, 3, conns.Load())
+}
+
+// TestUpstreamClosesIdleConnections: a connection idle for the idle time
+// is closed, with no request to notice it.
+func TestUpstreamClosesIdleConnections(t *testing.T) {
+	srv, conns := countingServer(t, 1)
+	o, err := NewOllama(srv.URL, OllamaOptions{})
+	require.NoError(t, err)
+	o.up.idleTime = 50 * time.Millisecond
+	_, err = chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		o.up.mu.Lock()
+		defer o.up.mu.Unlock()
+		return len(o.up.idle) == 0 && o.up.sweep == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	_, err = chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, conns.Load())
+}
+
+// TestUpstreamPathPrefix: a base URL with a path keeps it before /api.
+func TestUpstreamPathPrefix(t *testing.T) {
+	var path atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path.Store(r.URL.Path)
+		w.Write([]byte(`{"message":{"content":"x"},"done":true}` + "\n"))
+	}))
+	t.Cleanup(srv.Close)
+	o, err := NewOllama(srv.URL+"/ollama/", OllamaOptions{})
+	require.NoError(t, err)
+	_, err = chatN(t, o, context.Background(), 0, nil)
+	require.NoError(t, err)
+	require.Equal(t, "/ollama/api/chat", path.Load())
+}
+
+// FuzzUpstreamResponse: whatever bytes an engine answers with, a chat
+// returns (an error or chunks), without panicking or hanging.
+func FuzzUpstreamResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"message\":{\"content\":\"x\"},\"done\":true}"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 35\r\n\r\n{\"error\":\"model 'x' not found\"}   "))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"))
+	f.Add([]byte("garbage"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(f, err)
+	defer ln.Close()
+	answers := make(chan []byte)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			data := <-answers
+			br := bufio.NewReader(c)
+			if req, err := http.ReadRequest(br); err == nil {
+				req.Body.Close()
+			}
+			c.Write(data)
+			c.Close()
+		}
+	}()
+	o, err := NewOllama("http://"+ln.Addr().String(), OllamaOptions{HeaderTimeout: 2 * time.Second, ConnectTimeout: time.Second})
+	require.NoError(f, err)
+	o.up.maxIdle = 0 // one connection per answer: the listener serves one each
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		go func() {
+			select {
+			case answers <- data:
+			case <-ctx.Done():
+			}
+		}()
+		_ = o.Chat(ctx, &api.ChatRequest{Model: "m"}, func(*api.ChatResponse) error { return nil })
+	})
+}
