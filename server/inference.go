@@ -18,10 +18,9 @@ import (
 // inference slot, the upstream context and the connection watcher, and
 // reports the request's metrics when done.
 type call struct {
-	s        *Server
-	model    string // as the client named it: the model_type label
-	endpoint string
-	start    time.Time
+	s     *Server
+	model string // as the client named it: the model_type label
+	start time.Time
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -58,7 +57,7 @@ func (s *Server) admit(c *fiber.Ctx, model, endpoint string, key uint64) (*call,
 // admitFor is admit for a call whose context is parent's (one choice of
 // several), watching conn.
 func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint string, key uint64) (*call, error) {
-	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
+	k := &call{s: s, model: model, start: time.Now()}
 	k.note.model = model
 	k.ctx, k.cancel = context.WithTimeout(parent, s.cfg.Ollama.RequestTimeout)
 	k.stopWatch = watchConn(conn, k.cancel)
@@ -71,15 +70,15 @@ func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint
 		var he *Error
 		switch {
 		case errors.Is(err, pool.ErrQueueFull):
-			s.metrics.Rejected("queue_full")
+			s.metrics.Rejected(metrics.ReasonQueueFull)
 			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_full", RetryAfter: s.pool.RetryAfter(), Err: err,
 				Message: "too many requests are waiting for an inference slot; retry later"}
 		case errors.Is(err, pool.ErrWaitTimeout):
-			s.metrics.Rejected("wait_timeout")
+			s.metrics.Rejected(metrics.ReasonWaitTimeout)
 			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_timeout", RetryAfter: s.pool.RetryAfter(), Err: err,
 				Message: "no inference slot became free within " + s.cfg.Queue.MaxWait.String() + "; retry later"}
 		case errors.Is(err, pool.ErrDraining):
-			s.metrics.Rejected("draining")
+			s.metrics.Rejected(metrics.ReasonDraining)
 			he = &Error{Status: fiber.StatusServiceUnavailable, RetryAfter: time.Second, Err: err,
 				Message: "this replica is shutting down; retry on another"}
 		default:
@@ -107,9 +106,8 @@ func (k *call) done(status int) {
 		d := time.Since(k.start)
 		k.s.metrics.ObserveModel(metrics.ModelResult{
 			ModelType:        k.model,
-			Endpoint:         k.endpoint,
 			HTTPStatus:       status,
-			Canceled:         status == statusClientClosed,
+			Canceled:         status == metrics.StatusClientClosed,
 			Duration:         d,
 			TTFT:             k.ttft,
 			Upstream:         k.upstream,
@@ -242,7 +240,7 @@ func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer
 			k.done(status)
 		}()
 		if st.chunk(w, head) != nil || k.flush(w) != nil {
-			status = statusClientClosed
+			status = metrics.StatusClientClosed
 			return
 		}
 		var tick <-chan time.Time
@@ -259,14 +257,14 @@ func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer
 						st.end(w)
 					}
 					if k.flush(w) != nil {
-						status = statusClientClosed
+						status = metrics.StatusClientClosed
 					}
 					return
 				}
 				if it.err != nil {
 					he := fromUpstream(it.err)
 					status = he.Status
-					if status != statusClientClosed {
+					if status != metrics.StatusClientClosed {
 						k.s.log.Warn("stream failed", "model", k.model, "err", it.err)
 						st.fail(w, he)
 						_ = k.flush(w)
@@ -274,13 +272,13 @@ func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer
 					return
 				}
 				if st.chunk(w, it.v) != nil || k.flush(w) != nil {
-					status = statusClientClosed
+					status = metrics.StatusClientClosed
 					return
 				}
 			case <-tick:
 				st.keepAlive(w)
 				if k.flush(w) != nil {
-					status = statusClientClosed
+					status = metrics.StatusClientClosed
 					return
 				}
 			}

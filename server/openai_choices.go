@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurax/aurax/metrics"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -142,7 +143,7 @@ func failure(errs []error) error {
 		if first == nil {
 			first = err
 		}
-		if fromUpstream(err).Status != statusClientClosed {
+		if fromUpstream(err).Status != metrics.StatusClientClosed {
 			return err
 		}
 	}
@@ -252,7 +253,7 @@ type fanStream struct {
 func (st *fanStream) flush(w *bufio.Writer) bool {
 	st.f.note.bytes += int64(w.Buffered())
 	if w.Flush() != nil {
-		st.status = statusClientClosed
+		st.status = metrics.StatusClientClosed
 		return false
 	}
 	return true
@@ -269,7 +270,7 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 	// choice speaks first, they wait for it (harmless: they are only
 	// metadata).
 	if st.sse[head.i].chunk(w, head.r) != nil || !st.flush(w) {
-		st.status = statusClientClosed
+		st.status = metrics.StatusClientClosed
 		return
 	}
 	var tick <-chan time.Time
@@ -313,7 +314,7 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 func (st *fanStream) item(w *bufio.Writer, it fanItem) bool {
 	if !it.done {
 		if st.sse[it.i].chunk(w, it.r) != nil || !st.flush(w) {
-			st.status = statusClientClosed
+			st.status = metrics.StatusClientClosed
 			return false
 		}
 		return true
@@ -322,7 +323,7 @@ func (st *fanStream) item(w *bufio.Writer, it fanItem) bool {
 	if it.err == nil {
 		return true
 	}
-	if he := fromUpstream(it.err); he.Status != statusClientClosed {
+	if he := fromUpstream(it.err); he.Status != metrics.StatusClientClosed {
 		st.status = he.Status
 		st.s.log.Warn("stream failed", "model", st.model, "choice", it.i, "err", it.err)
 		sseFail(w, he)
