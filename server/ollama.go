@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/aurax/aurax/pool"
@@ -30,7 +31,7 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 		switch m.Role {
 		case "system", "user", "assistant", "tool":
 		default:
-			return badField("messages["+itoa(i)+"].role", "%q is not system, user, assistant or tool", m.Role)
+			return badField("messages["+strconv.Itoa(i)+"].role", "%q is not system, user, assistant or tool", m.Role)
 		}
 	}
 	model := req.Model
@@ -172,7 +173,7 @@ func checkEmbedInput(in any) error {
 	case []any:
 		for i, x := range v {
 			if _, ok := x.(string); !ok {
-				return badField("input["+itoa(i)+"]", "must be a string")
+				return badField("input["+strconv.Itoa(i)+"]", "must be a string")
 			}
 		}
 		return nil
@@ -240,17 +241,20 @@ func (s *Server) ollamaPS(c *fiber.Ctx) error {
 
 // ollamaShow describes a model (Open WebUI asks for it); aliases resolve.
 func (s *Server) ollamaShow(c *fiber.Ctx) error {
-	var req api.ShowRequest
+	var req struct {
+		api.ShowRequest
+		Name string `json:"name"` // older clients send it; Ollama still reads it (api.ShowRequest.Name is deprecated)
+	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	if req.Model == "" {
-		req.Model = req.Name // older clients send "name"
+		req.Model = req.Name
 	}
 	if req.Model == "" {
 		return badField("model", "is required")
 	}
-	resp, err := s.models.Show(c.UserContext(), &req)
+	resp, err := s.models.Show(c.UserContext(), &req.ShowRequest)
 	if err != nil {
 		return fromUpstream(err)
 	}
