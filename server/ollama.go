@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -44,36 +43,15 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
-	k, err := s.admit(c, model, "chat", pool.ChatKey(&req))
-	if err != nil {
-		return err
-	}
-	if !stream {
-		var resp api.ChatResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		resp.Model = model
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		k.done(fiber.StatusOK)
-		return c.JSON(rg.ollamaChatBody(&resp))
-	}
-	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
-		return s.models.Chat(ctx, &req, func(r *api.ChatResponse) error { return emit(*r) })
+	return chatExchange(model, &req).serve(s, c, answer[api.ChatResponse]{
+		whole: func(r *api.ChatResponse) any {
+			r.Model = model
+			return rg.ollamaChatBody(r)
+		},
+		stream: func() streamer[api.ChatResponse] {
+			return rg.ollamaStream(func(r *api.ChatResponse) { r.Model = model })
+		},
 	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	return commit(c, k, ch, head, rg.ollamaStream(func(r *api.ChatResponse) {
-		r.Model = model
-		if r.Done {
-			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
-		}
-	}))
 }
 
 func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
@@ -90,36 +68,15 @@ func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
 	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
-	k, err := s.admit(c, model, "generate", pool.GenerateKey(&req))
-	if err != nil {
-		return err
-	}
-	if !stream {
-		var resp api.GenerateResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Generate(ctx, &req, func(r *api.GenerateResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		resp.Model = model
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		k.done(fiber.StatusOK)
-		return c.JSON(&resp)
-	}
-	ch := pump(k, func(ctx context.Context, emit func(api.GenerateResponse) error) error {
-		return s.models.Generate(ctx, &req, func(r *api.GenerateResponse) error { return emit(*r) })
+	return generateExchange(model, "generate", &req).serve(s, c, answer[api.GenerateResponse]{
+		whole: func(r *api.GenerateResponse) any {
+			r.Model = model
+			return r
+		},
+		stream: func() streamer[api.GenerateResponse] {
+			return ndjson(func(r *api.GenerateResponse) { r.Model = model })
+		},
 	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	return commit(c, k, ch, head, ndjson(func(r *api.GenerateResponse) {
-		r.Model = model
-		if r.Done {
-			k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
-		}
-	}))
 }
 
 // ndjson streams Ollama chunks as NDJSON, each passed through fix first; a

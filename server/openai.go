@@ -2,13 +2,11 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 
-	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -237,50 +235,26 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	if n > 1 {
 		return s.openAIChatN(c, &req, oreq, rg, model, n)
 	}
-	k, err := s.admit(c, model, "chat", pool.ChatKey(oreq))
-	if err != nil {
-		return err
-	}
-	id, created := "chatcmpl-"+requestID(c), time.Now().Unix()
 	stream := req.Stream
 	oreq.Stream = &stream
-	if !stream {
-		var resp api.ChatResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Chat(ctx, oreq, func(r *api.ChatResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		out := oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-			Choices: []oaChoice{chatChoice(0, &resp, oneCall)},
-			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}, Citations: rg.cites()}
-		k.done(fiber.StatusOK)
-		return c.JSON(out)
-	}
-	ch := pump(k, func(ctx context.Context, emit func(api.ChatResponse) error) error {
-		return s.models.Chat(ctx, oreq, func(r *api.ChatResponse) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
-		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, oneCall: oneCall, citations: rg.cites()}
-	return commit(c, k, ch, head, streamer[api.ChatResponse]{
-		contentType: "text/event-stream",
-		chunk:       sse.chunk,
-		keepAlive:   sseKeepAlive,
-		fail:        sseFail,
-		end:         sseDone,
+	id, created := "chatcmpl-"+requestID(c), time.Now().Unix()
+	return chatExchange(model, oreq).serve(s, c, answer[api.ChatResponse]{
+		whole: func(r *api.ChatResponse) any {
+			return oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
+				Choices: []oaChoice{chatChoice(0, r, oneCall)},
+				Usage:   &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}, Citations: rg.cites()}
+		},
+		stream: func() streamer[api.ChatResponse] {
+			e := &chatSSE{base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
+				usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, oneCall: oneCall, citations: rg.cites()}
+			return sse(e.chunk)
+		},
 	})
 }
 
 // chatSSE turns Ollama chat chunks into OpenAI chat.completion.chunk events
 // of choice index.
 type chatSSE struct {
-	k         *call
 	base      oaCompletion
 	index     int
 	usage     bool
@@ -288,6 +262,8 @@ type chatSSE struct {
 	sentRole  bool
 	toolCalls int
 	citations []rag.Citation // sent on the first chunk, then nil
+
+	promptTok, completeTok int // the usage of the last chunk
 }
 
 func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
@@ -326,7 +302,7 @@ func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 	if !r.Done {
 		return nil
 	}
-	e.k.promptTok, e.k.completeTok = r.PromptEvalCount, r.EvalCount
+	e.promptTok, e.completeTok = r.PromptEvalCount, r.EvalCount
 	ev := e.base
 	ev.Choices = []oaChoice{{Index: e.index, Delta: &oaRespMessage{}, FinishReason: finishReason(r.DoneReason, e.toolCalls > 0)}}
 	if err := writeSSE(w, &ev); err != nil {
@@ -348,6 +324,13 @@ func writeSSE(w *bufio.Writer, v any) error {
 	}
 	_, err := w.WriteString("\n")
 	return err
+}
+
+// sse streams chunks as OpenAI's server-sent events: chunk writes each,
+// a comment line keeps the connection alive, an error event or
+// "data: [DONE]" ends it.
+func sse[T any](chunk func(w *bufio.Writer, v T) error) streamer[T] {
+	return streamer[T]{contentType: "text/event-stream", chunk: chunk, keepAlive: sseKeepAlive, fail: sseFail, end: sseDone}
 }
 
 func sseKeepAlive(w *bufio.Writer) { w.WriteString(": keep-alive\n\n") }
@@ -407,72 +390,57 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 		}
 		oreq.Logprobs, oreq.TopLogprobs = true, *lp
 	}
-	k, err := s.admit(c, model, "completion", pool.GenerateKey(oreq))
-	if err != nil {
-		return err
-	}
 	id, created := "cmpl-"+requestID(c), time.Now().Unix()
-	if !stream {
-		var resp api.GenerateResponse
-		err := k.timed(func(ctx context.Context) error {
-			return s.models.Generate(ctx, oreq, func(r *api.GenerateResponse) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		k.promptTok, k.completeTok = resp.PromptEvalCount, resp.EvalCount
-		text := resp.Response
-		choice := oaChoice{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}
-		if lp := textLogprobs(resp.Logprobs, 0); lp != nil {
-			choice.Logprobs = lp
-		}
-		out := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-			Choices: []oaChoice{choice},
-			Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
-		k.done(fiber.StatusOK)
-		return c.JSON(out)
-	}
-	ch := pump(k, func(ctx context.Context, emit func(api.GenerateResponse) error) error {
-		return s.models.Generate(ctx, oreq, func(r *api.GenerateResponse) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
 	base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
-	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	offset := 0
-	return commit(c, k, ch, head, streamer[api.GenerateResponse]{
-		contentType: "text/event-stream",
-		chunk: func(w *bufio.Writer, r api.GenerateResponse) error {
-			ev := base
+	return generateExchange(model, "completion", oreq).serve(s, c, answer[api.GenerateResponse]{
+		whole: func(r *api.GenerateResponse) any {
 			text := r.Response
-			choice := oaChoice{Text: &text}
-			if lp := textLogprobs(r.Logprobs, offset); lp != nil {
+			choice := oaChoice{Text: &text, FinishReason: finishReason(r.DoneReason, false)}
+			if lp := textLogprobs(r.Logprobs, 0); lp != nil {
 				choice.Logprobs = lp
 			}
-			offset += len(text)
-			if r.Done {
-				choice.FinishReason = finishReason(r.DoneReason, false)
-				k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
-			}
-			if text == "" && !r.Done {
-				return nil
-			}
-			ev.Choices = []oaChoice{choice}
-			if err := writeSSE(w, &ev); err != nil {
-				return err
-			}
-			if r.Done && usage {
-				ev := base
-				ev.Choices = []oaChoice{}
-				ev.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
-				return writeSSE(w, &ev)
-			}
-			return nil
+			out := base
+			out.Choices = []oaChoice{choice}
+			out.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
+			return out
 		},
-		keepAlive: sseKeepAlive,
-		fail:      sseFail,
-		end:       sseDone,
+		stream: func() streamer[api.GenerateResponse] {
+			e := &textSSE{base: base, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+			return sse(e.chunk)
+		},
 	})
+}
+
+// textSSE turns Ollama generate chunks into OpenAI text_completion events.
+type textSSE struct {
+	base   oaCompletion
+	usage  bool // stream_options.include_usage
+	offset int  // the text sent so far, for the logprobs' text offsets
+}
+
+func (e *textSSE) chunk(w *bufio.Writer, r api.GenerateResponse) error {
+	ev := e.base
+	text := r.Response
+	choice := oaChoice{Text: &text}
+	if lp := textLogprobs(r.Logprobs, e.offset); lp != nil {
+		choice.Logprobs = lp
+	}
+	e.offset += len(text)
+	if r.Done {
+		choice.FinishReason = finishReason(r.DoneReason, false)
+	}
+	if text == "" && !r.Done {
+		return nil
+	}
+	ev.Choices = []oaChoice{choice}
+	if err := writeSSE(w, &ev); err != nil {
+		return err
+	}
+	if r.Done && e.usage {
+		ev := e.base
+		ev.Choices = []oaChoice{}
+		ev.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
+		return writeSSE(w, &ev)
+	}
+	return nil
 }

@@ -176,7 +176,7 @@ func (s *Server) openAIChatN(c *fiber.Ctx, req *oaChatRequest, oreq *api.ChatReq
 		sse:   make([]*chatSSE, n),
 		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
 	for i := range st.sse {
-		st.sse[i] = &chatSSE{k: &call{}, base: st.base, index: i, oneCall: oneCall}
+		st.sse[i] = &chatSSE{base: st.base, index: i, oneCall: oneCall}
 	}
 	st.sse[0].citations = rg.cites()
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -297,8 +297,8 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 	if st.usage {
 		u := &oaUsage{}
 		for _, e := range st.sse {
-			u.PromptTokens = max(u.PromptTokens, e.k.promptTok)
-			u.CompletionTokens += e.k.completeTok
+			u.PromptTokens = max(u.PromptTokens, e.promptTok)
+			u.CompletionTokens += e.completeTok
 		}
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
 		ev := st.base
