@@ -135,19 +135,19 @@ func (f *chatFan) engines() string {
 // failure picks the error to answer with: the first that is not the
 // cancellation of a choice stopped because another failed.
 func failure(errs []error) error {
-	var first error
+	var firstErr error
 	for _, err := range errs {
 		if err == nil {
 			continue
 		}
-		if first == nil {
-			first = err
+		if firstErr == nil {
+			firstErr = err
 		}
 		if fromUpstream(err).Status != metrics.StatusClientClosed {
 			return err
 		}
 	}
-	return first
+	return firstErr
 }
 
 // openAIChatN answers a chat request with n > 1 choices.
