@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/internal/testenv"
-	"github.com/aurax/aurax/models"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
@@ -21,15 +20,8 @@ import (
 // usage names, a time to first token for streams only, and its access log
 // line with the model and the engine.
 func TestLifecycleRecords(t *testing.T) {
-	ollamaURL := testenv.Ollama(t)
-	backend, err := models.NewOllama(ollamaURL, models.OllamaOptions{})
-	require.NoError(t, err)
-	cfg := testConfig()
-	cfg.Ollama.URL = ollamaURL
-	cfg.Models.Default, cfg.Models.Embedding = testenv.ChatModel, testenv.EmbedModel
 	var buf syncBuffer
-	s, reg := newTestServer(t, backend, cfg, withLog(&buf))
-	base, _ := serve(t, s)
+	base, s, reg := realServerWith(t, withLog(&buf))
 	engine := s.Pool().Engines()[0].Name
 	msgs := `"messages":[{"role":"user","content":"Say hello"}]`
 	model := `"model":"` + testenv.ChatModel + `"`
