@@ -15,8 +15,8 @@ import (
 // generate): admit, the upstream call, then the whole answer or the stream
 // (pump, the first chunk awaited so that a failure before any output keeps
 // its own status, commit). Each endpoint's adapter gives an exchange, its
-// request, and an answer, how its wire format renders what comes back. OpenAI's n > 1
-// runs one call per choice (openai_choices.go).
+// request, and an answer, how its wire format renders what comes back.
+// OpenAI's n > 1 runs one call per choice (openai_choices.go).
 
 // exchange is one endpoint's upstream request, from the endpoint's adapter
 // to serve.
@@ -45,7 +45,8 @@ type answer[R any] struct {
 	stream func() streamer[R]
 }
 
-// chatExchange is an exchange for Ollama's chat call.
+// chatExchange is an exchange for Ollama's chat call; req.Stream is set
+// (the adapter has applied its endpoint's default).
 func chatExchange(model string, req *api.ChatRequest) exchange[*api.ChatRequest, api.ChatResponse] {
 	return exchange[*api.ChatRequest, api.ChatResponse]{
 		model: model, endpoint: "chat", key: pool.ChatKey(req), stream: *req.Stream, req: req,
@@ -54,7 +55,8 @@ func chatExchange(model string, req *api.ChatRequest) exchange[*api.ChatRequest,
 	}
 }
 
-// generateExchange is an exchange for Ollama's generate call under endpoint.
+// generateExchange is an exchange for Ollama's generate call under
+// endpoint; req.Stream is set, as for chatExchange.
 func generateExchange(model, endpoint string, req *api.GenerateRequest) exchange[*api.GenerateRequest, api.GenerateResponse] {
 	return exchange[*api.GenerateRequest, api.GenerateResponse]{
 		model: model, endpoint: endpoint, key: pool.GenerateKey(req), stream: *req.Stream, req: req,
