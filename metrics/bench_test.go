@@ -15,7 +15,7 @@ func benchMetrics(b *testing.B, root string) *Metrics {
 }
 
 var benchResult = ModelResult{
-	ModelType: "qwen3:coder", Endpoint: "chat", HTTPStatus: 200,
+	ModelType: "qwen3:coder", HTTPStatus: 200,
 	Duration: 1200 * time.Millisecond, TTFT: 150 * time.Millisecond, Upstream: 1190 * time.Millisecond,
 	PromptTokens: 120, CompletionTokens: 300,
 }

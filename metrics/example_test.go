@@ -26,7 +26,7 @@ func ExampleNew() {
 	m.SetQueueSource(func() metrics.QueueStats { return metrics.QueueStats{Waiting: 2, InFlight: 1, Slots: 1} })
 	m.Arrived("qwen3:coder")
 	m.ObserveModel(metrics.ModelResult{
-		ModelType: "qwen3:coder", Endpoint: "chat", HTTPStatus: 200,
+		ModelType: "qwen3:coder", HTTPStatus: 200,
 		Duration: 1500 * time.Millisecond, PromptTokens: 12, CompletionTokens: 40,
 	})
 

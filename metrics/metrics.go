@@ -82,7 +82,6 @@ type QueueStats struct {
 // ModelResult describes one finished model request.
 type ModelResult struct {
 	ModelType        string        // the model name the client asked for (alias); label model_type
-	Endpoint         string        // "chat", "completion", "embedding", "generate"; not a label today
 	HTTPStatus       int           // final status; >= 500 or 429 counts as an error in Signals
 	Canceled         bool          // the client went away; recorded as status 499, not an error
 	Duration         time.Duration // admission to last byte

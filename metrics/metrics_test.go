@@ -147,7 +147,7 @@ func TestExposedNames(t *testing.T) {
 	do(t, app, "GET", "/v1/models/x")
 	m.Arrived("qwen3:coder")
 	m.ObserveQueueWait(20 * time.Millisecond)
-	m.ObserveModel(ModelResult{ModelType: "qwen3:coder", Endpoint: "chat", HTTPStatus: 200,
+	m.ObserveModel(ModelResult{ModelType: "qwen3:coder", HTTPStatus: 200,
 		Duration: 2 * time.Second, TTFT: 300 * time.Millisecond, PromptTokens: 10, CompletionTokens: 20})
 	m.ObserveOverhead(80 * time.Microsecond)
 

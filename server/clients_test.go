@@ -13,11 +13,20 @@ import (
 	"github.com/ollama/ollama/api"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
 // realServer serves AURAX on loopback in front of the real test Ollama.
 func realServer(t *testing.T) (string, *Server) {
+	t.Helper()
+	base, s, _ := realServerWith(t)
+	return base, s
+}
+
+// realServerWith is realServer with mods applied to its options; it
+// returns the server's registry too.
+func realServerWith(t *testing.T, mods ...func(*Options)) (string, *Server, *prometheus.Registry) {
 	t.Helper()
 	ollamaURL := testenv.Ollama(t)
 	backend, err := models.NewOllama(ollamaURL, models.OllamaOptions{})
@@ -26,9 +35,9 @@ func realServer(t *testing.T) (string, *Server) {
 	cfg.Ollama.URL = ollamaURL
 	cfg.Models.Default, cfg.Models.Embedding = testenv.ChatModel, testenv.EmbedModel
 	cfg.Models.Aliases = map[string]string{"qwen3:coder": testenv.ChatModel}
-	s, _ := newTestServer(t, backend, cfg)
+	s, reg := newTestServer(t, backend, cfg, mods...)
 	base, _ := serve(t, s)
-	return base, s
+	return base, s, reg
 }
 
 // TestOpenAIClient drives AURAX in front of the real Ollama with the

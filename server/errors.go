@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
@@ -46,9 +47,6 @@ func badField(field, format string, args ...any) *Error {
 	return &Error{Status: fiber.StatusBadRequest, Param: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
-// statusClientClosed is what nginx and Ollama log for a client that went away.
-const statusClientClosed = 499
-
 // fromUpstream maps a models error (or ctx error) to the HTTP edge.
 func fromUpstream(err error) *Error {
 	var he *Error
@@ -60,7 +58,7 @@ func fromUpstream(err error) *Error {
 	case errors.As(err, &nf):
 		return &Error{Status: fiber.StatusNotFound, Code: "model_not_found", Param: "model", Message: nf.Error(), Err: err}
 	case errors.Is(err, context.Canceled):
-		return &Error{Status: statusClientClosed, Message: "client closed request", Err: err}
+		return &Error{Status: metrics.StatusClientClosed, Message: "client closed request", Err: err}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, models.ErrTimeout):
 		return &Error{Status: fiber.StatusGatewayTimeout, Message: "the model backend did not answer in time", Err: err}
 	case errors.Is(err, pool.ErrNoEngine):

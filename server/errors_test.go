@@ -205,3 +205,17 @@ func TestHealthProbeListsModelsOnce(t *testing.T) {
 	require.Equal(t, "ok", hb.Status)
 	require.Equal(t, int64(1), b.lists.Load(), "/health reads the probe's findings")
 }
+
+// TestOllamaShowName: /api/show takes the model as "model", or as the older
+// "name" that Ollama still reads; neither is a 400 naming "model".
+func TestOllamaShowName(t *testing.T) {
+	s, _ := newTestServer(t, &stubBackend{}, testConfig())
+	for _, body := range []string{`{"model":"fake"}`, `{"name":"fake"}`} {
+		resp, out := doReq(t, s, "POST", "/api/show", body)
+		require.Equal(t, 200, resp.StatusCode, "%s: %s", body, out)
+		require.Contains(t, out, `"family":"qwen3"`, body)
+	}
+	resp, out := doReq(t, s, "POST", "/api/show", `{}`)
+	require.Equal(t, 400, resp.StatusCode, out)
+	requireWireError(t, "/api/show", out, "model: is required", "model")
+}

@@ -9,13 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 )
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // Health tracks whether this replica can serve: at least one engine of the
 // pool ready with the default chat model. The pool probes its engines; Run
@@ -23,7 +20,6 @@ func itoa(i int) string { return strconv.Itoa(i) }
 type Health struct {
 	pool     *pool.Pool
 	models   *models.Service
-	metrics  *metrics.Metrics
 	interval time.Duration
 	log      *slog.Logger
 	ragPing  func(context.Context) error // the vector store's Ping; nil: no store
@@ -34,8 +30,8 @@ type Health struct {
 	everReady atomic.Bool
 }
 
-func newHealth(p *pool.Pool, m *models.Service, mt *metrics.Metrics, interval time.Duration, log *slog.Logger) *Health {
-	return &Health{pool: p, models: m, metrics: mt, interval: interval, log: log}
+func newHealth(p *pool.Pool, m *models.Service, interval time.Duration, log *slog.Logger) *Health {
+	return &Health{pool: p, models: m, interval: interval, log: log}
 }
 
 // Run checks now and then every interval (every second until first ready)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/metrics"
-	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -21,10 +20,9 @@ import (
 // inference slot, the upstream context and the connection watcher, and
 // reports the request's metrics when done.
 type call struct {
-	s        *Server
-	model    string // as the client named it: the model_type label
-	endpoint string
-	start    time.Time
+	s     *Server
+	model string // as the client named it: the model_type label
+	start time.Time
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -61,7 +59,7 @@ func (s *Server) admit(c *fiber.Ctx, model, endpoint string, key uint64) (*call,
 // admitFor is admit for a call whose context is parent's (one choice of
 // several), watching conn.
 func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint string, key uint64) (*call, error) {
-	k := &call{s: s, model: model, endpoint: endpoint, start: time.Now()}
+	k := &call{s: s, model: model, start: time.Now()}
 	k.note.model = model
 	k.ctx, k.cancel = context.WithTimeout(parent, s.cfg.Ollama.RequestTimeout)
 	k.stopWatch = s.watch.watch(conn, k.cancel)
@@ -74,15 +72,15 @@ func (s *Server) admitFor(parent context.Context, conn net.Conn, model, endpoint
 		var he *Error
 		switch {
 		case errors.Is(err, pool.ErrQueueFull):
-			s.metrics.Rejected("queue_full")
+			s.metrics.Rejected(metrics.ReasonQueueFull)
 			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_full", RetryAfter: s.pool.RetryAfter(), Err: err,
 				Message: "too many requests are waiting for an inference slot; retry later"}
 		case errors.Is(err, pool.ErrWaitTimeout):
-			s.metrics.Rejected("wait_timeout")
+			s.metrics.Rejected(metrics.ReasonWaitTimeout)
 			he = &Error{Status: fiber.StatusTooManyRequests, Code: "queue_timeout", RetryAfter: s.pool.RetryAfter(), Err: err,
 				Message: "no inference slot became free within " + s.cfg.Queue.MaxWait.String() + "; retry later"}
 		case errors.Is(err, pool.ErrDraining):
-			s.metrics.Rejected("draining")
+			s.metrics.Rejected(metrics.ReasonDraining)
 			he = &Error{Status: fiber.StatusServiceUnavailable, RetryAfter: time.Second, Err: err,
 				Message: "this replica is shutting down; retry on another"}
 		default:
@@ -110,9 +108,8 @@ func (k *call) done(status int) {
 		d := time.Since(k.start)
 		k.s.metrics.ObserveModel(metrics.ModelResult{
 			ModelType:        k.model,
-			Endpoint:         k.endpoint,
 			HTTPStatus:       status,
-			Canceled:         status == statusClientClosed,
+			Canceled:         status == metrics.StatusClientClosed,
 			Duration:         d,
 			TTFT:             k.ttft,
 			Upstream:         k.upstream,
@@ -156,50 +153,6 @@ func (k *call) embed(req *api.EmbedRequest) (*api.EmbedResponse, error) {
 		k.promptTok = resp.PromptEvalCount
 	}
 	return resp, err
-}
-
-// exchange is how an adapter answers: the token counts of an answer, the
-// whole answer's body, and the stream's writer (nil: not streamed). Its
-// funcs are called during answer and not kept, so they stay on the stack.
-type exchange[T any] struct {
-	metrics func(*T) api.Metrics
-	whole   func(resp *T) any
-	stream  func() streamer[T]
-}
-
-func chatMetrics(r *api.ChatResponse) api.Metrics         { return r.Metrics }
-func generateMetrics(r *api.GenerateResponse) api.Metrics { return r.Metrics }
-
-// answer runs an admitted call to its end, the one lifecycle of every
-// model endpoint: do(s.models, ctx, req, fn) is the upstream call
-// ((*models.Service).Chat or Generate); whole, its answer read and written
-// as one JSON body; streamed, the first chunk awaited (so that an error
-// before any output keeps its own status), then the headers and the rest
-// (commit).
-func answer[R, T any](c *fiber.Ctx, k *call, do func(*models.Service, context.Context, R, func(*T) error) error, req R, x exchange[T]) error {
-	svc := k.s.models
-	if x.stream == nil {
-		var resp T
-		err := k.timed(func(ctx context.Context) error {
-			return do(svc, ctx, req, func(r *T) error { resp = *r; return nil })
-		})
-		if err != nil {
-			return k.fail(err)
-		}
-		m := x.metrics(&resp)
-		k.promptTok, k.completeTok = m.PromptEvalCount, m.EvalCount
-		out := x.whole(&resp)
-		k.done(fiber.StatusOK)
-		return c.JSON(out)
-	}
-	ch := pump(k, func(ctx context.Context, emit func(T) error) error {
-		return do(svc, ctx, req, func(r *T) error { return emit(*r) })
-	})
-	head, err := first(k, ch)
-	if err != nil {
-		return k.fail(err)
-	}
-	return commit(c, k, ch, head, x.stream())
 }
 
 // item is one chunk from the upstream producer, or its final error.
@@ -339,7 +292,7 @@ func (b *streamBody[T]) next() {
 			b.ended = true
 		case it.err != nil:
 			he := fromUpstream(it.err)
-			if b.status = he.Status; b.status != statusClientClosed {
+			if b.status = he.Status; b.status != metrics.StatusClientClosed {
 				b.k.s.log.Warn("stream failed", "model", b.k.model, "err", it.err)
 				b.st.fail(b.w, he)
 			}
@@ -354,7 +307,7 @@ func (b *streamBody[T]) next() {
 
 func (b *streamBody[T]) chunk(v T) {
 	if b.st.chunk(b.w, v) != nil {
-		b.status, b.ended = statusClientClosed, true
+		b.status, b.ended = metrics.StatusClientClosed, true
 	}
 }
 
@@ -367,7 +320,7 @@ func (b *streamBody[T]) CloseWithError(err error) error {
 	}
 	status := b.status
 	if err != nil || !b.ended || b.buf.Len() > 0 {
-		status = statusClientClosed
+		status = metrics.StatusClientClosed
 	}
 	drain(b.k, b.ch)
 	b.k.done(status)

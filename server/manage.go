@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -207,7 +208,7 @@ func (op *progressRun) stream(w *bufio.Writer, head progressLine) {
 		op.note.bytes += int64(w.Buffered())
 		err := w.Flush()
 		if err != nil {
-			status = statusClientClosed
+			status = metrics.StatusClientClosed
 		}
 		return err
 	}

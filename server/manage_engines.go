@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 )
@@ -64,7 +65,7 @@ func (s *Server) engineDo(ctx context.Context, t pool.Target, method, path strin
 	if err != nil {
 		status := fiber.StatusServiceUnavailable
 		if ctx.Err() != nil {
-			status = statusClientClosed
+			status = metrics.StatusClientClosed
 		}
 		return nil, &engineError{engine: t.Name(), status: status, msg: "unreachable: " + err.Error()}
 	}
@@ -112,7 +113,7 @@ func (s *Server) engineStream(ctx context.Context, t pool.Target, path string, b
 	if err := sc.Err(); err != nil {
 		status := fiber.StatusBadGateway
 		if ctx.Err() != nil {
-			status = statusClientClosed
+			status = metrics.StatusClientClosed
 		}
 		return &engineError{engine: t.Name(), status: status, msg: "answer cut short: " + err.Error()}
 	}

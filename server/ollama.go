@@ -5,10 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
-	"github.com/aurax/aurax/models"
-	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -31,7 +30,7 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 		switch m.Role {
 		case "system", "user", "assistant", "tool":
 		default:
-			return badField("messages["+itoa(i)+"].role", "%q is not system, user, assistant or tool", m.Role)
+			return badField("messages["+strconv.Itoa(i)+"].role", "%q is not system, user, assistant or tool", m.Role)
 		}
 	}
 	model := req.Model
@@ -44,25 +43,15 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
-	k, err := s.admit(c, model, "chat", pool.ChatKey(&req))
-	if err != nil {
-		return err
-	}
-	x := exchange[api.ChatResponse]{
-		metrics: chatMetrics,
-		whole:   func(r *api.ChatResponse) any { r.Model = model; return rg.ollamaChatBody(r) },
-	}
-	if stream {
-		x.stream = func() streamer[api.ChatResponse] {
-			return rg.ollamaStream(func(r *api.ChatResponse) {
-				r.Model = model
-				if r.Done {
-					k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
-				}
-			})
-		}
-	}
-	return answer(c, k, (*models.Service).Chat, &req, x)
+	return chatExchange(model, &req).serve(s, c, answer[api.ChatResponse]{
+		whole: func(r *api.ChatResponse) any {
+			r.Model = model
+			return rg.ollamaChatBody(r)
+		},
+		stream: func() streamer[api.ChatResponse] {
+			return rg.ollamaStream(func(r *api.ChatResponse) { r.Model = model })
+		},
+	})
 }
 
 func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
@@ -79,25 +68,15 @@ func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
 	}
 	stream := streamDefault(req.Stream)
 	req.Stream = &stream
-	k, err := s.admit(c, model, "generate", pool.GenerateKey(&req))
-	if err != nil {
-		return err
-	}
-	x := exchange[api.GenerateResponse]{
-		metrics: generateMetrics,
-		whole:   func(r *api.GenerateResponse) any { r.Model = model; return r },
-	}
-	if stream {
-		x.stream = func() streamer[api.GenerateResponse] {
-			return ndjson(func(r *api.GenerateResponse) {
-				r.Model = model
-				if r.Done {
-					k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
-				}
-			})
-		}
-	}
-	return answer(c, k, (*models.Service).Generate, &req, x)
+	return generateExchange(model, "generate", &req).serve(s, c, answer[api.GenerateResponse]{
+		whole: func(r *api.GenerateResponse) any {
+			r.Model = model
+			return r
+		},
+		stream: func() streamer[api.GenerateResponse] {
+			return ndjson(func(r *api.GenerateResponse) { r.Model = model })
+		},
+	})
 }
 
 // ndjson streams Ollama chunks as NDJSON, each passed through fix first; a
@@ -151,7 +130,7 @@ func checkEmbedInput(in any) error {
 	case []any:
 		for i, x := range v {
 			if _, ok := x.(string); !ok {
-				return badField("input["+itoa(i)+"]", "must be a string")
+				return badField("input["+strconv.Itoa(i)+"]", "must be a string")
 			}
 		}
 		return nil
@@ -219,17 +198,20 @@ func (s *Server) ollamaPS(c *fiber.Ctx) error {
 
 // ollamaShow describes a model (Open WebUI asks for it); aliases resolve.
 func (s *Server) ollamaShow(c *fiber.Ctx) error {
-	var req api.ShowRequest
+	var req struct {
+		api.ShowRequest
+		Name string `json:"name"` // older clients send it; Ollama still reads it (api.ShowRequest.Name is deprecated)
+	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	if req.Model == "" {
-		req.Model = req.Name // older clients send "name"
+		req.Model = req.Name
 	}
 	if req.Model == "" {
 		return badField("model", "is required")
 	}
-	resp, err := s.models.Show(c.UserContext(), &req)
+	resp, err := s.models.Show(c.UserContext(), &req.ShowRequest)
 	if err != nil {
 		return fromUpstream(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/aurax/aurax/models"
-	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -237,35 +235,26 @@ func (s *Server) openAIChat(c *fiber.Ctx) error {
 	if n > 1 {
 		return s.openAIChatN(c, &req, oreq, rg, model, n)
 	}
-	k, err := s.admit(c, model, "chat", pool.ChatKey(oreq))
-	if err != nil {
-		return err
-	}
-	id, created := "chatcmpl-"+requestID(c), time.Now().Unix()
 	stream := req.Stream
 	oreq.Stream = &stream
-	x := exchange[api.ChatResponse]{
-		metrics: chatMetrics,
-		whole: func(resp *api.ChatResponse) any {
+	id, created := "chatcmpl-"+requestID(c), time.Now().Unix()
+	return chatExchange(model, oreq).serve(s, c, answer[api.ChatResponse]{
+		whole: func(r *api.ChatResponse) any {
 			return oaCompletion{ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-				Choices: []oaChoice{chatChoice(0, resp, oneCall)},
-				Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}, Citations: rg.cites()}
+				Choices: []oaChoice{chatChoice(0, r, oneCall)},
+				Usage:   &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}, Citations: rg.cites()}
 		},
-	}
-	if stream {
-		x.stream = func() streamer[api.ChatResponse] {
-			sse := &chatSSE{k: k, base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
+		stream: func() streamer[api.ChatResponse] {
+			e := &chatSSE{base: oaCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: "fp_aurax"},
 				usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, oneCall: oneCall, citations: rg.cites()}
-			return streamer[api.ChatResponse]{contentType: "text/event-stream", chunk: sse.chunk, keepAlive: sseKeepAlive, fail: sseFail, end: sseDone}
-		}
-	}
-	return answer(c, k, (*models.Service).Chat, oreq, x)
+			return sse(e.chunk)
+		},
+	})
 }
 
 // chatSSE turns Ollama chat chunks into OpenAI chat.completion.chunk events
 // of choice index.
 type chatSSE struct {
-	k         *call
 	base      oaCompletion
 	index     int
 	usage     bool
@@ -273,6 +262,8 @@ type chatSSE struct {
 	sentRole  bool
 	toolCalls int
 	citations []rag.Citation // sent on the first chunk, then nil
+
+	promptTok, completeTok int // the usage of the last chunk
 }
 
 func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
@@ -311,7 +302,7 @@ func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 	if !r.Done {
 		return nil
 	}
-	e.k.promptTok, e.k.completeTok = r.PromptEvalCount, r.EvalCount
+	e.promptTok, e.completeTok = r.PromptEvalCount, r.EvalCount
 	ev := e.base
 	ev.Choices = []oaChoice{{Index: e.index, Delta: &oaRespMessage{}, FinishReason: finishReason(r.DoneReason, e.toolCalls > 0)}}
 	if err := writeSSE(w, &ev); err != nil {
@@ -333,6 +324,13 @@ func writeSSE(w *bufio.Writer, v any) error {
 	}
 	_, err := w.WriteString("\n")
 	return err
+}
+
+// sse streams chunks as OpenAI's server-sent events: chunk writes each,
+// a comment line keeps the connection alive, an error event or
+// "data: [DONE]" ends it.
+func sse[T any](chunk func(w *bufio.Writer, v T) error) streamer[T] {
+	return streamer[T]{contentType: "text/event-stream", chunk: chunk, keepAlive: sseKeepAlive, fail: sseFail, end: sseDone}
 }
 
 func sseKeepAlive(w *bufio.Writer) { w.WriteString(": keep-alive\n\n") }
@@ -392,67 +390,57 @@ func (s *Server) openAICompletions(c *fiber.Ctx) error {
 		}
 		oreq.Logprobs, oreq.TopLogprobs = true, *lp
 	}
-	k, err := s.admit(c, model, "completion", pool.GenerateKey(oreq))
-	if err != nil {
-		return err
-	}
 	id, created := "cmpl-"+requestID(c), time.Now().Unix()
-	x := exchange[api.GenerateResponse]{
-		metrics: generateMetrics,
-		whole: func(resp *api.GenerateResponse) any {
-			text := resp.Response
-			choice := oaChoice{Text: &text, FinishReason: finishReason(resp.DoneReason, false)}
-			if lp := textLogprobs(resp.Logprobs, 0); lp != nil {
+	base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
+	return generateExchange(model, "completion", oreq).serve(s, c, answer[api.GenerateResponse]{
+		whole: func(r *api.GenerateResponse) any {
+			text := r.Response
+			choice := oaChoice{Text: &text, FinishReason: finishReason(r.DoneReason, false)}
+			if lp := textLogprobs(r.Logprobs, 0); lp != nil {
 				choice.Logprobs = lp
 			}
-			return oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax",
-				Choices: []oaChoice{choice},
-				Usage:   &oaUsage{resp.PromptEvalCount, resp.EvalCount, resp.PromptEvalCount + resp.EvalCount}}
+			out := base
+			out.Choices = []oaChoice{choice}
+			out.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
+			return out
 		},
-	}
-	if stream {
-		base := oaCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: "fp_aurax"}
-		usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-		x.stream = func() streamer[api.GenerateResponse] { return completionSSE(k, base, usage) }
-	}
-	return answer(c, k, (*models.Service).Generate, oreq, x)
+		stream: func() streamer[api.GenerateResponse] {
+			e := &textSSE{base: base, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+			return sse(e.chunk)
+		},
+	})
 }
 
-// completionSSE streams Ollama generate chunks as OpenAI text_completion
-// events, the usage event after the last when usage is asked for.
-func completionSSE(k *call, base oaCompletion, usage bool) streamer[api.GenerateResponse] {
-	offset := 0
-	return streamer[api.GenerateResponse]{
-		contentType: "text/event-stream",
-		chunk: func(w *bufio.Writer, r api.GenerateResponse) error {
-			ev := base
-			text := r.Response
-			choice := oaChoice{Text: &text}
-			if lp := textLogprobs(r.Logprobs, offset); lp != nil {
-				choice.Logprobs = lp
-			}
-			offset += len(text)
-			if r.Done {
-				choice.FinishReason = finishReason(r.DoneReason, false)
-				k.promptTok, k.completeTok = r.PromptEvalCount, r.EvalCount
-			}
-			if text == "" && !r.Done {
-				return nil
-			}
-			ev.Choices = []oaChoice{choice}
-			if err := writeSSE(w, &ev); err != nil {
-				return err
-			}
-			if r.Done && usage {
-				ev := base
-				ev.Choices = []oaChoice{}
-				ev.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
-				return writeSSE(w, &ev)
-			}
-			return nil
-		},
-		keepAlive: sseKeepAlive,
-		fail:      sseFail,
-		end:       sseDone,
+// textSSE turns Ollama generate chunks into OpenAI text_completion events.
+type textSSE struct {
+	base   oaCompletion
+	usage  bool // stream_options.include_usage
+	offset int  // the text sent so far, for the logprobs' text offsets
+}
+
+func (e *textSSE) chunk(w *bufio.Writer, r api.GenerateResponse) error {
+	ev := e.base
+	text := r.Response
+	choice := oaChoice{Text: &text}
+	if lp := textLogprobs(r.Logprobs, e.offset); lp != nil {
+		choice.Logprobs = lp
 	}
+	e.offset += len(text)
+	if r.Done {
+		choice.FinishReason = finishReason(r.DoneReason, false)
+	}
+	if text == "" && !r.Done {
+		return nil
+	}
+	ev.Choices = []oaChoice{choice}
+	if err := writeSSE(w, &ev); err != nil {
+		return err
+	}
+	if r.Done && e.usage {
+		ev := e.base
+		ev.Choices = []oaChoice{}
+		ev.Usage = &oaUsage{r.PromptEvalCount, r.EvalCount, r.PromptEvalCount + r.EvalCount}
+		return writeSSE(w, &ev)
+	}
+	return nil
 }

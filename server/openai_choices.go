@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurax/aurax/metrics"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -134,19 +135,19 @@ func (f *chatFan) engines() string {
 // failure picks the error to answer with: the first that is not the
 // cancellation of a choice stopped because another failed.
 func failure(errs []error) error {
-	var first error
+	var firstErr error
 	for _, err := range errs {
 		if err == nil {
 			continue
 		}
-		if first == nil {
-			first = err
+		if firstErr == nil {
+			firstErr = err
 		}
-		if fromUpstream(err).Status != statusClientClosed {
+		if fromUpstream(err).Status != metrics.StatusClientClosed {
 			return err
 		}
 	}
-	return first
+	return firstErr
 }
 
 // openAIChatN answers a chat request with n > 1 choices.
@@ -175,7 +176,7 @@ func (s *Server) openAIChatN(c *fiber.Ctx, req *oaChatRequest, oreq *api.ChatReq
 		sse:   make([]*chatSSE, n),
 		usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
 	for i := range st.sse {
-		st.sse[i] = &chatSSE{k: &call{}, base: st.base, index: i, oneCall: oneCall}
+		st.sse[i] = &chatSSE{base: st.base, index: i, oneCall: oneCall}
 	}
 	st.sse[0].citations = rg.cites()
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -252,7 +253,7 @@ type fanStream struct {
 func (st *fanStream) flush(w *bufio.Writer) bool {
 	st.f.note.bytes += int64(w.Buffered())
 	if w.Flush() != nil {
-		st.status = statusClientClosed
+		st.status = metrics.StatusClientClosed
 		return false
 	}
 	return true
@@ -269,7 +270,7 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 	// choice speaks first, they wait for it (harmless: they are only
 	// metadata).
 	if st.sse[head.i].chunk(w, head.r) != nil || !st.flush(w) {
-		st.status = statusClientClosed
+		st.status = metrics.StatusClientClosed
 		return
 	}
 	var tick <-chan time.Time
@@ -296,8 +297,8 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 	if st.usage {
 		u := &oaUsage{}
 		for _, e := range st.sse {
-			u.PromptTokens = max(u.PromptTokens, e.k.promptTok)
-			u.CompletionTokens += e.k.completeTok
+			u.PromptTokens = max(u.PromptTokens, e.promptTok)
+			u.CompletionTokens += e.completeTok
 		}
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
 		ev := st.base
@@ -313,7 +314,7 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 func (st *fanStream) item(w *bufio.Writer, it fanItem) bool {
 	if !it.done {
 		if st.sse[it.i].chunk(w, it.r) != nil || !st.flush(w) {
-			st.status = statusClientClosed
+			st.status = metrics.StatusClientClosed
 			return false
 		}
 		return true
@@ -322,7 +323,7 @@ func (st *fanStream) item(w *bufio.Writer, it fanItem) bool {
 	if it.err == nil {
 		return true
 	}
-	if he := fromUpstream(it.err); he.Status != statusClientClosed {
+	if he := fromUpstream(it.err); he.Status != metrics.StatusClientClosed {
 		st.status = he.Status
 		st.s.log.Warn("stream failed", "model", st.model, "choice", it.i, "err", it.err)
 		sseFail(w, he)

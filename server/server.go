@@ -86,7 +86,7 @@ func New(opts Options) *Server {
 		s.access = opts.Logger.With("component", "access")
 	}
 	s.reqCtx, s.cancelReq = context.WithCancel(context.Background())
-	s.health = newHealth(opts.Pool, opts.Models, opts.Metrics, cfg.Ollama.HealthInterval, s.log)
+	s.health = newHealth(opts.Pool, opts.Models, cfg.Ollama.HealthInterval, s.log)
 	s.initRAG(opts.RAG)
 	s.initUI()
 	s.metrics.SetQueueSource(func() metrics.QueueStats {
