@@ -73,7 +73,7 @@ func TestIngestIdempotentAndReplacesStaleChunks(t *testing.T) {
 	res, err := in.Ingest(ctx, "kb", "emb", []rag.Document{v1})
 	require.NoError(t, err)
 	require.Equal(t, rag.IngestResult{Documents: 1, Chunks: 3}, res)
-	res, err = in.Ingest(ctx, "kb", "emb", []rag.Document{v1})
+	_, err = in.Ingest(ctx, "kb", "emb", []rag.Document{v1})
 	require.NoError(t, err)
 	n, _ := s.Count(ctx, "kb")
 	require.Equal(t, 3, n, "re-ingesting the same document changes nothing")

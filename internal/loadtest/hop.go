@@ -37,8 +37,8 @@ func hopConfig(c *config.Config) {
 // hopTarget is one way to the upstream; own reads AURAX's own time
 // (nil: not AURAX).
 type hopTarget struct {
-	name, url, streamURL string
-	own                  func() hist
+	name, url string
+	own       func() hist
 }
 
 // hopRig is the upstreams, nginx and the AURAX processes of the suite.
@@ -106,8 +106,8 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 
 // hopRow is one target's figures over the rounds, in round order.
 type hopRow struct {
-	ok, p50, p99, own50, own99 []time.Duration
-	okFrac                     []float64
+	p50, p99, own50, own99 []time.Duration
+	okFrac                 []float64
 }
 
 func runHopSuite(f hopFlags) error {

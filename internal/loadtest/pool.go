@@ -101,7 +101,6 @@ func threePaths(ctx context.Context, es []*fakeollama.Server, model string, mods
 type row struct {
 	p50, p99, max []time.Duration
 	ok, n         []float64
-	extra         []float64
 }
 
 func (r *row) add(m vegeta.Metrics) {
