@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"math/bits"
 	"sync"
 	"time"
 )
@@ -54,34 +53,16 @@ func newWindow(w time.Duration) *window {
 	return &window{width: width, span: width * time.Duration(n), slots: slots}
 }
 
+// histScale is the window's histogram: nanoseconds.
+var histScale = LogLinear{SubBits: histSubBits, MinExp: histMinExp, MaxExp: histMaxExp}
+
 // histIndex returns the histogram bucket of a duration.
-func histIndex(d time.Duration) int {
-	v := uint64(max(d, 0))
-	if v < 1<<histMinExp {
-		return 0
-	}
-	e := bits.Len64(v) - 1
-	if e >= histMaxExp {
-		return histBuckets - 1
-	}
-	sub := int(v>>(e-histSubBits)) & (histSub - 1)
-	return 1 + (e-histMinExp)*histSub + sub
-}
+func histIndex(d time.Duration) int { return histScale.Index(uint64(max(d, 0))) }
 
 // histBounds returns the lower and upper bound of bucket i in seconds.
 func histBounds(i int) (lo, hi float64) {
-	switch {
-	case i <= 0:
-		return 0, float64(uint64(1)<<histMinExp) / 1e9
-	case i >= histBuckets-1:
-		lo = float64(uint64(1)<<histMaxExp) / 1e9
-		return lo, lo
-	}
-	i--
-	e := histMinExp + i/histSub
-	sub := uint64(i % histSub)
-	step := uint64(1) << (e - histSubBits)
-	return float64((histSub+sub)*step) / 1e9, float64((histSub+sub+1)*step) / 1e9
+	l, h := histScale.Bounds(i)
+	return float64(l) / 1e9, float64(h) / 1e9
 }
 
 // add records one result at offset since the window's origin.

@@ -225,3 +225,10 @@ func TestQuantile(t *testing.T) {
 	h.add(time.Hour)
 	require.InDelta(t, float64(uint64(1)<<hMaxExp)/1e3, h.quantile(0.95), 0.1, "beyond the range: the top bound")
 }
+
+// TestHistScale: the chart histogram's array is sized by the scale it uses.
+func TestHistScale(t *testing.T) {
+	require.Equal(t, hBuckets, histScale.Buckets())
+	lo, hi := histBounds(histBucket(3 * time.Millisecond))
+	require.True(t, lo <= 3 && 3 < hi, "3 ms in [%g, %g)", lo, hi)
+}

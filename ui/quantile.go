@@ -2,8 +2,9 @@ package ui
 
 import (
 	"math"
-	"math/bits"
 	"time"
+
+	"github.com/aurax/aurax/metrics"
 )
 
 // hist is a log-linear histogram of durations for the charts: hSub buckets
@@ -25,33 +26,15 @@ type hist struct {
 	b [hBuckets]uint32
 }
 
-func histBucket(d time.Duration) int {
-	v := uint64(max(d.Microseconds(), 0))
-	if v < 1<<hMinExp {
-		return 0
-	}
-	e := bits.Len64(v) - 1
-	if e >= hMaxExp {
-		return hBuckets - 1
-	}
-	sub := int(v>>(e-hSubBits)) & (hSub - 1)
-	return 1 + (e-hMinExp)*hSub + sub
-}
+// histScale is the charts' histogram: microseconds.
+var histScale = metrics.LogLinear{SubBits: hSubBits, MinExp: hMinExp, MaxExp: hMaxExp}
+
+func histBucket(d time.Duration) int { return histScale.Index(uint64(max(d.Microseconds(), 0))) }
 
 // histBounds returns bucket i's bounds in milliseconds.
 func histBounds(i int) (lo, hi float64) {
-	switch {
-	case i <= 0:
-		return 0, float64(uint64(1)<<hMinExp) / 1e3
-	case i >= hBuckets-1:
-		lo = float64(uint64(1)<<hMaxExp) / 1e3
-		return lo, lo
-	}
-	i--
-	e := hMinExp + i/hSub
-	sub := uint64(i % hSub)
-	step := uint64(1) << (e - hSubBits)
-	return float64((hSub+sub)*step) / 1e3, float64((hSub+sub+1)*step) / 1e3
+	l, h := histScale.Bounds(i)
+	return float64(l) / 1e3, float64(h) / 1e3
 }
 
 func (h *hist) add(d time.Duration) {
