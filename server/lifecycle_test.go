@@ -20,7 +20,7 @@ import (
 // usage names, a time to first token for streams only, and its access log
 // line with the model and the engine.
 func TestLifecycleRecords(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	base, s, reg := realServerWith(t, withLog(&buf))
 	engine := s.Pool().Engines()[0].Name
 	msgs := `"messages":[{"role":"user","content":"Say hello"}]`

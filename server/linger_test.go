@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,11 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/aurax/aurax/internal/testenv"
 )
 
 // writeThenRead is a client like Python's urllib or httpx: it writes the
@@ -161,7 +161,7 @@ func TestLingerIsBounded(t *testing.T) {
 // duration, model, engine, request id and bytes, streamed or not; never a
 // key nor a prompt; server.access_log false turns it off.
 func TestAccessLog(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	cfg := testConfig()
 	cfg.Auth.APIKeys = []string{"sekret-key"}
 	cfg.Server.BodyLimit = 2048
@@ -238,7 +238,7 @@ func TestAccessLog(t *testing.T) {
 	}
 	require.True(t, tooBig)
 
-	var quiet syncBuffer
+	var quiet testenv.SyncBuffer
 	cfg.Server.AccessLog = false
 	s2, _ := newTestServer(t, &stubBackend{}, cfg, withLog(&quiet))
 	resp, _ := doReq(t, s2, "POST", "/v1/chat/completions", fmt.Sprintf(prompt, "false"), auth...)
@@ -248,24 +248,6 @@ func TestAccessLog(t *testing.T) {
 
 func withLog(w io.Writer) func(*Options) {
 	return func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(w, nil)) }
-}
-
-// syncBuffer is a bytes.Buffer safe to read while loggers write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func accessLines(t *testing.T, out string) []map[string]any {

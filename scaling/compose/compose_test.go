@@ -2,7 +2,6 @@ package compose
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/aurax/aurax/internal/dockertest"
 	"github.com/aurax/aurax/internal/retry"
+	"github.com/aurax/aurax/internal/testenv"
 	"github.com/aurax/aurax/scaling"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -158,24 +158,6 @@ func TestHealthFromStatus(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the drain goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fakeDrainer stands for the gateways: an engine has inFlight requests
 // that finish one per Drain call.
 type fakeDrainer struct {
@@ -283,7 +265,7 @@ func TestProviderScalesEnginesOnDocker(t *testing.T) {
 	e := newEngineProject(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	d := &fakeDrainer{inFlight: map[string]int{}}
 	cfg := DefaultConfig()
 	cfg.ContainerID = e.gateway // as if it ran in the gateway: project from its labels
