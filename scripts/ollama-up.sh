@@ -102,6 +102,11 @@ serve() {
   local addr=$1 pidfile=$2 log=$3 host=${1%:*} port=${1##*:}
   if answers; then
     say "reusing the Ollama already answering on $addr ($(http GET /api/version))"
+    if ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+      say "warning: it was not started from this checkout ($state), so its models are not in $state/models,"
+      say "  where the tests that start more engines (pool, ui, server, deploy) read them: stop it in the checkout"
+      say "  that started it (scripts/ollama-down.sh), or use another OLLAMA_ADDR"
+    fi
     if [ -n "${OLLAMA_NUM_PARALLEL:-}" ] && [ "$(cat "$pidfile.num_parallel" 2>/dev/null)" != "$OLLAMA_NUM_PARALLEL" ]; then
       say "warning: OLLAMA_NUM_PARALLEL=$OLLAMA_NUM_PARALLEL may differ from the running server's; run scripts/ollama-down.sh first to apply it"
     fi
