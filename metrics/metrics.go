@@ -212,6 +212,7 @@ func New(reg *prometheus.Registry, opts Options, logger *slog.Logger) *Metrics {
 	m.fp = fiberprometheus.NewWithRegistry(reg, "", httpNS, "", nil)
 
 	m.registerModel(opts.Namespace)
+	reg.MustRegister(newResources(m, opts.Namespace))
 
 	m.rejectedC = make(map[string]prometheus.Counter, 3)
 	for _, r := range []string{ReasonQueueFull, ReasonWaitTimeout, ReasonDraining} {

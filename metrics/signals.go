@@ -83,13 +83,7 @@ func (m *Metrics) Signals() Signals {
 		s.CPUPercent = m.cpuPercent(now, cpuSample{t: now, seconds: sys.cpuSeconds}, start, s.CPUCores)
 		m.sigMu.Unlock()
 	}
-	s.MemoryBytes, s.MemoryLimitBytes = sys.rss, sys.hostMem
-	if sys.cg.memLimit > 0 && sys.cg.memUsage > 0 {
-		s.MemoryBytes, s.MemoryLimitBytes = sys.cg.memUsage, sys.cg.memLimit
-		if sys.hostMem > 0 && sys.hostMem < s.MemoryLimitBytes {
-			s.MemoryLimitBytes = sys.hostMem
-		}
-	}
+	s.MemoryBytes, s.MemoryLimitBytes = memoryOf(sys)
 	if s.MemoryLimitBytes > 0 {
 		s.MemoryPercent = float64(s.MemoryBytes) / float64(s.MemoryLimitBytes) * 100
 	}

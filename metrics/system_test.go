@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -48,8 +49,13 @@ func TestSignalsSystem(t *testing.T) {
 		{"none", 4, 5, 100 << 20, 8 << 30, 100.0 / 8192 * 100},
 	} {
 		t.Run(tc.root, func(t *testing.T) {
-			m, _, _ := newTest(t, Options{FSRoot: filepath.Join("testdata", tc.root)})
+			m, reg, _ := newTest(t, Options{FSRoot: filepath.Join("testdata", tc.root)})
 			s := m.Signals()
+			// What Prometheus scrapes divides as the signals do.
+			g := gauges(t, reg, "aurax_cpu_cores", "aurax_memory_bytes", "aurax_memory_limit_bytes")
+			require.InDelta(t, tc.cores, g["aurax_cpu_cores"], 1e-9, "exported cores")
+			require.Equal(t, float64(tc.memBytes), g["aurax_memory_bytes"])
+			require.Equal(t, float64(tc.memLimit), g["aurax_memory_limit_bytes"])
 			require.InDelta(t, tc.cores, s.CPUCores, 1e-9, "cores")
 			require.InDelta(t, tc.cpuPct, s.CPUPercent, 1e-9, "CPU %% since process start")
 			require.Equal(t, tc.memBytes, s.MemoryBytes)
@@ -231,4 +237,21 @@ func FuzzParsers(f *testing.F) {
 		d := cgroupDir(mount, p.v2)
 		require.True(t, d == mount || strings.HasPrefix(d, mount+string(filepath.Separator)), "cgroupDir(%q) = %q", p.v2, d)
 	})
+}
+
+// gauges reads the named unlabelled gauges from reg; a missing one fails.
+func gauges(t *testing.T, reg *prometheus.Registry, names ...string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if len(mf.GetMetric()) == 1 && mf.GetMetric()[0].GetGauge() != nil {
+			got[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	for _, n := range names {
+		require.Contains(t, got, n)
+	}
+	return got
 }

@@ -167,8 +167,8 @@ func DefaultQueries() Queries {
 		DoneRate:    `sum(rate(aurax_model_processing_duration_seconds_count[1m])) or vector(0)`,
 		P95Latency:  `histogram_quantile(0.95, sum by (le) (rate(aurax_model_processing_duration_seconds_bucket[1m]))) >= 0 or vector(0)`,
 		ErrorRate:   `sum(rate(aurax_model_requests_total{status=~"5..|429"}[1m])) / (sum(rate(aurax_model_requests_total[1m])) > 0) or vector(0)`,
-		CPUPercent:  `100 * avg(rate(process_cpu_seconds_total{job="aurax"}[1m]))`,
-		MemPercent:  `100 * avg(process_resident_memory_bytes{job="aurax"}) / 4294967296`,
+		CPUPercent:  `100 * avg(rate(process_cpu_seconds_total[1m]) / on (instance, job) aurax_cpu_cores)`,
+		MemPercent:  `100 * avg(aurax_memory_bytes / (aurax_memory_limit_bytes > 0))`,
 		GPUPercent:  `avg(nvidia_gpu_utilization_percent)`,
 	}
 }

@@ -54,7 +54,7 @@ func TestPrometheusObserverMeasuresWhatLocalDoes(t *testing.T) {
 	local, err := scaling.NewObserver(scaling.Config{Mode: scaling.ModeLocal}, func() metrics.Signals { return signals(t, base) }, nil)
 	require.NoError(t, err)
 	queries := scaling.DefaultQueries()
-	for _, q := range []*string{&queries.ArrivalRate, &queries.DoneRate, &queries.P95Latency, &queries.ErrorRate} {
+	for _, q := range []*string{&queries.ArrivalRate, &queries.DoneRate, &queries.P95Latency, &queries.ErrorRate, &queries.CPUPercent} {
 		*q = strings.ReplaceAll(*q, "[1m]", "["+promWindow.String()+"]")
 	}
 	remote := &scaling.PrometheusObserver{URL: prom, Queries: queries, Client: &http.Client{Timeout: 5 * time.Second}}
@@ -91,6 +91,7 @@ func TestPrometheusObserverMeasuresWhatLocalDoes(t *testing.T) {
 	t.Logf("arrivals %.0f in %s; local: arrivals %.3f/s, done %.3f/s, p95 %.3f s, errors %.3f; prometheus: arrivals %.3f/s, done %.3f/s, p95 %.3f s, errors %.3f",
 		arrivals, time.Since(start).Round(time.Millisecond), lo.ArrivalRate, lo.DoneRate, lo.P95LatencyS, lo.ErrorRate,
 		po.ArrivalRate, po.DoneRate, po.P95LatencyS, po.ErrorRate)
+	t.Logf("local: CPU %.2f %%, memory %.3f %%; prometheus: CPU %.2f %%, memory %.3f %%", lo.CPUPercent, lo.MemoryPercent, po.CPUPercent, po.MemoryPercent)
 
 	require.Equal(t, lo.Replicas, po.Replicas, "replicas")
 	require.Equal(t, lo.Slots, po.Slots, "slots")
@@ -103,6 +104,13 @@ func TestPrometheusObserverMeasuresWhatLocalDoes(t *testing.T) {
 	require.Equal(t, bucketOf(lo.P95LatencyS), bucketOf(po.P95LatencyS), "p95 %.3f s and %.3f s in different buckets", lo.P95LatencyS, po.P95LatencyS)
 	require.Zero(t, lo.ErrorRate, "a 404 is the client's, not an error")
 	require.InDelta(t, lo.ErrorRate, po.ErrorRate, 1e-9, "error rate")
+	// CPU and memory over the same denominators (the cgroup's quota and
+	// limit, else the machine's): memory moves little between a scrape and
+	// now; CPU is over different spans, so only its presence is compared.
+	require.Positive(t, lo.MemoryPercent)
+	require.InEpsilon(t, lo.MemoryPercent, po.MemoryPercent, 0.25, "memory %% of the limit")
+	require.Positive(t, po.CPUPercent, "CPU %% after the load")
+	require.LessOrEqual(t, po.CPUPercent, 100.0, "CPU %% of the cores this process may use")
 }
 
 // processingBuckets are aurax_model_processing_duration_seconds' buckets.
