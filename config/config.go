@@ -289,8 +289,8 @@ func (c Config) validateModelsQueue(bad badField) {
 }
 
 // sectionErrors are the errors of the sections that validate themselves:
-// rag and scaling always, runpod and compose when they are used (a provider
-// also against scaling's bounds). Nil entries are dropped by errors.Join.
+// rag and scaling always, the provider's (ValidateProvider). Nil entries
+// are dropped by errors.Join.
 func (c Config) sectionErrors() []error {
 	var errs []error
 	if err := c.RAG.Validate(); err != nil {
@@ -299,15 +299,23 @@ func (c Config) sectionErrors() []error {
 	if err := c.Scaling.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	return append(errs, c.ValidateProvider())
+}
+
+// ValidateProvider checks the settings of the configured scaling provider
+// (and of the RunPod observer) against scaling's bounds:
+// scaling.max_replicas within runpod.max_workers or the GPUs compose.gpus
+// lists. nil when they hold, or when no provider is configured.
+func (c Config) ValidateProvider() error {
 	switch {
 	case c.Scaling.Provider == runpod.Name:
-		errs = append(errs, c.RunPod.ValidateFor(c.Scaling))
+		return c.RunPod.ValidateFor(c.Scaling)
 	case c.Scaling.Mode == scaling.ModeRunPod:
-		errs = append(errs, c.RunPod.Validate())
+		return c.RunPod.Validate()
 	case c.Scaling.Provider == compose.Name:
-		errs = append(errs, c.Compose.ValidateFor(c.Scaling))
+		return c.Compose.ValidateFor(c.Scaling)
 	}
-	return errs
+	return nil
 }
 
 // Slots is the number of requests one engine takes at once, capped by

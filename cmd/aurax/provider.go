@@ -27,30 +27,16 @@ type providerDeps struct {
 	engines *pool.Pool
 }
 
-// providerKind is one scaling.provider: validate checks its settings
-// against the scaling settings (a configuration error: serve stops);
-// build makes it and what closes it.
-type providerKind struct {
-	validate func(cfg config.Config) error
-	build    func(cfg config.Config, d providerDeps) (scaling.Provider, func(), error)
-}
+// providerBuild makes one scaling.provider and what closes it.
+type providerBuild func(cfg config.Config, d providerDeps) (scaling.Provider, func(), error)
 
 // providers are the scaling.provider values, as Prometheus' discovery
 // configs register theirs: each package names itself and validates its own
-// settings.
-var providers = map[string]providerKind{
-	scaling.ProviderNone: {
-		validate: func(config.Config) error { return nil },
-		build:    func(config.Config, providerDeps) (scaling.Provider, func(), error) { return nil, func() {}, nil },
-	},
-	compose.Name: {
-		validate: func(cfg config.Config) error { return cfg.Compose.ValidateFor(cfg.Scaling) },
-		build:    newCompose,
-	},
-	runpod.Name: {
-		validate: func(cfg config.Config) error { return cfg.RunPod.ValidateFor(cfg.Scaling) },
-		build:    newRunPod,
-	},
+// settings (config.ValidateProvider calls them).
+var providers = map[string]providerBuild{
+	scaling.ProviderNone: func(config.Config, providerDeps) (scaling.Provider, func(), error) { return nil, func() {}, nil },
+	compose.Name:         newCompose,
+	runpod.Name:          newRunPod,
 }
 
 // newProvider validates and builds the configured provider. A provider that
@@ -58,15 +44,15 @@ var providers = map[string]providerKind{
 // dry run with an error in the log, rather than stopping a replica that can
 // still serve; a setting that is wrong stops serve.
 func newProvider(cfg config.Config, d providerDeps) (scaling.Provider, func(), error) {
-	kind, ok := providers[cfg.Scaling.Provider]
+	build, ok := providers[cfg.Scaling.Provider]
 	if !ok {
 		return nil, nil, fmt.Errorf("scaling.provider: %q is not %s", cfg.Scaling.Provider,
 			strings.Join(slices.Sorted(maps.Keys(providers)), ", "))
 	}
-	if err := kind.validate(cfg); err != nil {
+	if err := cfg.ValidateProvider(); err != nil { // config.Load has checked; a config built in code has not
 		return nil, nil, err
 	}
-	return kind.build(cfg, d)
+	return build(cfg, d)
 }
 
 func newCompose(cfg config.Config, d providerDeps) (scaling.Provider, func(), error) {
