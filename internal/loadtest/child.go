@@ -86,12 +86,17 @@ func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*aurax
 // exit, and waits for it (killing it after 30 s).
 func (p *auraxProc) stop() {
 	p.stdin.Close()
+	waitOrKill(p.cmd, 30*time.Second)
+}
+
+// waitOrKill waits for cmd to exit, killing it after limit.
+func waitOrKill(cmd *exec.Cmd, limit time.Duration) {
 	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
+	case <-time.After(limit):
+		_ = cmd.Process.Kill()
 		<-done
 	}
 }

@@ -92,14 +92,7 @@ func (n *nginxProxy) url(group string) string { return "http://" + n.addrs[group
 func (n *nginxProxy) stop() {
 	if n.cmd != nil && n.cmd.Process != nil {
 		_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-		done := make(chan struct{})
-		go func() { _ = n.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-done
-		}
+		waitOrKill(n.cmd, 5*time.Second)
 	}
 	os.RemoveAll(n.dir)
 }
