@@ -200,3 +200,5 @@ func startProfiles(dir string) (func(), error) {
 		}
 	}, nil
 }
+
+func (p *auraxProc) pid() int { return p.cmd.Process.Pid }

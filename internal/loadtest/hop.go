@@ -35,10 +35,12 @@ func hopConfig(c *config.Config) {
 }
 
 // hopTarget is one way to the upstream; own reads AURAX's own time
-// (nil: not AURAX).
+// (nil: not AURAX); pid is the proxy's process, whose CPU time a request
+// is reported (0: none, the direct row).
 type hopTarget struct {
 	name, url string
 	own       func() hist
+	pid       int
 }
 
 // hopRig is the upstreams, nginx and the AURAX processes of the suite.
@@ -86,10 +88,10 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 	stops = append(stops, four.stop)
 	rig.targets = []hopTarget{
 		{name: "direct to the upstream `/api/chat`", url: ups[0].URL + "/api/chat"},
-		{name: "nginx hop `/api/chat`", url: ng.url("up") + "/api/chat"},
-		{name: "AURAX `/v1/chat/completions`", url: one.url + "/v1/chat/completions", own: one.overhead},
-		{name: "AURAX `/api/chat`", url: one.url + "/api/chat", own: one.overhead},
-		{name: "AURAX, pool of 4 engines, `/api/chat`", url: four.url + "/api/chat", own: four.overhead},
+		{name: "nginx hop `/api/chat`", url: ng.url("up") + "/api/chat", pid: ng.cmd.Process.Pid},
+		{name: "AURAX `/v1/chat/completions`", url: one.url + "/v1/chat/completions", own: one.overhead, pid: one.pid()},
+		{name: "AURAX `/api/chat`", url: one.url + "/api/chat", own: one.overhead, pid: one.pid()},
+		{name: "AURAX, pool of 4 engines, `/api/chat`", url: four.url + "/api/chat", own: four.overhead, pid: four.pid()},
 	}
 	if compare != "" {
 		other, err := startAURAXProc(compare, ups[0].URL, 4096, "")
@@ -99,15 +101,38 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 		}
 		stops = append(stops, other.stop)
 		rig.targets = append(rig.targets, hopTarget{name: "AURAX of " + filepath.Base(compare) + " `/v1/chat/completions`",
-			url: other.url + "/v1/chat/completions", own: other.overhead})
+			url: other.url + "/v1/chat/completions", own: other.overhead, pid: other.pid()})
 	}
 	return rig, nil
 }
 
-// hopRow is one target's figures over the rounds, in round order.
+// hopRow is one target's figures over the rounds, in round order; cpu is
+// the proxy process's CPU time a request.
 type hopRow struct {
-	p50, p99, own50, own99 []time.Duration
-	okFrac                 []float64
+	p50, p99, own50, own99, cpu []time.Duration
+	okFrac                      []float64
+}
+
+// measure runs load against t and appends its figures to r: latencies,
+// AURAX's own time, the proxy's CPU time per request (requests: how many
+// load sent).
+func (r *hopRow) measure(t hopTarget, load func() (requests int)) {
+	var before hist
+	if t.own != nil {
+		before = t.own()
+	}
+	var cpu0 time.Duration
+	if t.pid != 0 {
+		cpu0 = procCPU(t.pid)
+	}
+	n := load()
+	if t.pid != 0 {
+		r.cpu = append(r.cpu, (procCPU(t.pid)-cpu0)/time.Duration(max(n, 1)))
+	}
+	if t.own != nil {
+		h := t.own().minus(before)
+		r.own50, r.own99 = append(r.own50, h.quantile(0.5)), append(r.own99, h.quantile(0.99))
+	}
 }
 
 func runHopSuite(f hopFlags) error {
@@ -126,18 +151,13 @@ func runHopSuite(f hopFlags) error {
 		rows := make([]hopRow, len(rig.targets))
 		for range f.rounds {
 			for i, t := range rig.targets {
-				var before hist
-				if t.own != nil {
-					before = t.own()
-				}
-				m := attack(t.url, body, rate, f.duration)
 				r := &rows[i]
-				r.okFrac = append(r.okFrac, m.Success)
-				r.p50, r.p99 = append(r.p50, m.Latencies.P50), append(r.p99, m.Latencies.P99)
-				if t.own != nil {
-					h := t.own().minus(before)
-					r.own50, r.own99 = append(r.own50, h.quantile(0.5)), append(r.own99, h.quantile(0.99))
-				}
+				r.measure(t, func() int {
+					m := attack(t.url, body, rate, f.duration)
+					r.okFrac = append(r.okFrac, m.Success)
+					r.p50, r.p99 = append(r.p50, m.Latencies.P50), append(r.p99, m.Latencies.P99)
+					return int(m.Requests)
+				})
 			}
 		}
 		fmt.Printf("## %d requests/s, non-streamed, upstream latency %v (load average %s)\n\n", rate, f.latency, loadavg())
@@ -153,11 +173,15 @@ func hopStreams(rig *hopRig, f hopFlags) error {
 	errs := 0
 	for range f.rounds {
 		for i, t := range rig.targets {
-			ttft, e := paced(t.url, stream, f.streamRate, f.duration)
-			errs += e
 			r := &rows[i]
-			r.okFrac = append(r.okFrac, float64(len(ttft))/float64(max(1, len(ttft)+e)))
-			r.p50, r.p99 = append(r.p50, pct(ttft, 50)), append(r.p99, pct(ttft, 99))
+			t.own = nil // a stream's own time is not measured apart
+			r.measure(t, func() int {
+				ttft, e := paced(t.url, stream, f.streamRate, f.duration)
+				errs += e
+				r.okFrac = append(r.okFrac, float64(len(ttft))/float64(max(1, len(ttft)+e)))
+				r.p50, r.p99 = append(r.p50, pct(ttft, 50)), append(r.p99, pct(ttft, 99))
+				return len(ttft) + e
+			})
 		}
 	}
 	fmt.Printf("## Streamed, %d requests/s, 8 chunks 2 ms apart after %v: time to first token (load average %s)\n\n", f.streamRate, f.latency, loadavg())
@@ -172,8 +196,8 @@ func hopStreams(rig *hopRig, f hopFlags) error {
 // against the direct row (row 0) and its ratio to the nginx row's (row 1),
 // the p99 of the first and the last round (the drift).
 func printHop(ts []hopTarget, rows []hopRow, own bool) {
-	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	added := func(r, base []time.Duration) time.Duration {
 		d := make([]time.Duration, len(r))
 		for i := range r {
@@ -185,7 +209,10 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 	for i, t := range ts {
 		r := rows[i]
 		a50, a99 := added(r.p50, rows[0].p50), added(r.p99, rows[0].p99)
-		ratio, ownCol := "–", "–"
+		ratio, ownCol, cpuCol := "–", "–", "–"
+		if len(r.cpu) > 0 {
+			cpuCol = us(med(r.cpu))
+		}
 		if i >= 2 {
 			ratio = times(a50, ng50) + " / " + times(a99, ng99)
 		}
@@ -195,8 +222,8 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 		if own && t.own != nil {
 			ownCol = us(med(r.own50)) + " / " + us(med(r.own99))
 		}
-		fmt.Printf("| %s | %.2f%% | %s | %s | %s | %s | %s | %s → %s | %s |\n", t.name, 100*med(r.okFrac),
-			ms(med(r.p50)), ms(med(r.p99)), us(a50), us(a99), ratio, ms(r.p99[0]), ms(r.p99[len(r.p99)-1]), ownCol)
+		fmt.Printf("| %s | %.2f%% | %s | %s | %s | %s | %s | %s → %s | %s | %s |\n", t.name, 100*med(r.okFrac),
+			ms(med(r.p50)), ms(med(r.p99)), us(a50), us(a99), ratio, ms(r.p99[0]), ms(r.p99[len(r.p99)-1]), ownCol, cpuCol)
 	}
 	fmt.Println()
 }
