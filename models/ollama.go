@@ -113,8 +113,12 @@ func (o *Ollama) stream(ctx context.Context, path string, body any, fn func([]by
 	if resp.StatusCode >= 400 {
 		return statusError(resp)
 	}
+	var answer io.Reader = resp.Body
+	if h := idleFrom(ctx); h != nil && o.up == nil { // over net/http: the hook needs a reader of its own
+		answer = newIdleBody(resp.Body, h)
+	}
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(resp.Body)
+	br.Reset(answer)
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	var long []byte
 	for {
@@ -262,6 +266,10 @@ func mapClientError(ctx context.Context, err error, model string) error {
 func classify(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
+	}
+	var ie *idleError
+	if errors.As(err, &ie) {
+		return ie.err
 	}
 	// A dial that failed, by refusal or by timeout, never reached the
 	// engine: unavailable (and so safe to retry elsewhere), not a timeout.

@@ -36,9 +36,21 @@ type upstream struct {
 
 type upConn struct {
 	net.Conn
-	br   *bufio.Reader
+	br   *bufio.Reader // over the upConn: reads under an idle hook go through Read
 	bw   *bufio.Writer
 	used time.Time // when it went idle
+
+	// The answer being read: its idle hook (nil: none) and its context.
+	idle *idleHook
+	ctx  context.Context
+}
+
+// Read reads the connection, under the idle hook of the answer's body.
+func (c *upConn) Read(p []byte) (int, error) {
+	if c.idle == nil {
+		return c.Conn.Read(p)
+	}
+	return idleRead(c.ctx, c.Conn, c.idle, p)
 }
 
 // aLongTimeAgo is a deadline in the past: reads and writes fail at once.
@@ -67,7 +79,9 @@ func (u *upstream) get(ctx context.Context) (c *upConn, reused bool, err error) 
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, false, nil
+	c = &upConn{Conn: nc, bw: bufio.NewWriterSize(nc, 4<<10)}
+	c.br = bufio.NewReaderSize(c, 16<<10)
+	return c, false, nil
 }
 
 // put keeps c for the next request, or closes it when enough are idle.
@@ -181,7 +195,14 @@ func (u *upstream) roundTrip(ctx context.Context, c *upConn, path string, body [
 			_ = c.SetDeadline(aLongTimeAgo)
 		}
 	}
+	if c.idle = idleFrom(ctx); c.idle != nil { // the body's reads: under the hook
+		c.ctx = ctx
+	}
 	return resp, func(reusable bool) {
+		if c.idle != nil {
+			c.idle, c.ctx = nil, nil
+			_ = c.SetReadDeadline(time.Time{})
+		}
 		if stop() && reusable && !resp.Close {
 			u.put(c)
 			return

@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/aurax/aurax/metrics"
+	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -155,60 +157,80 @@ func (k *call) embed(req *api.EmbedRequest) (*api.EmbedResponse, error) {
 	return resp, err
 }
 
-// item is one chunk from the upstream producer, or its final error.
+// item is one piece of a stream from the upstream call: a chunk, its
+// final error, or a wait (the engine silent for server.keep_alive).
 type item[T any] struct {
-	v   T
-	err error
+	v    T
+	err  error
+	idle bool
 }
 
-// pump runs a streaming upstream call in its own goroutine, sending each
-// chunk on the returned channel, then the error if any, then closing it. The
-// consumer must read until the channel is closed (drain does that).
-func pump[T any](k *call, run func(ctx context.Context, emit func(T) error) error) <-chan item[T] {
-	ch := make(chan item[T], 16)
-	go func() {
-		defer close(ch)
+// errStopped ends an upstream call whose stream was stopped (the client
+// left, or its write failed).
+var errStopped = errors.New("stream stopped")
+
+// chunks is a streaming upstream call pulled chunk by chunk: next runs the
+// call in the caller's goroutine (a coroutine, iter.Pull) until it has the
+// next piece, so that a chunk goes from the engine's socket to the
+// client's with no goroutine between them (a producer goroutine and a
+// channel cost two goroutine wake-ups a chunk). The call's reads wait with
+// the idle hook (models.WithIdle), which yields an idle item each
+// keepAlive of silence (0: none). stop ends the call.
+type chunks[T any] struct {
+	next func() (item[T], bool)
+	stop func()
+}
+
+func pull[T any](k *call, keepAlive time.Duration, run func(ctx context.Context, emit func(T) error) error) chunks[T] {
+	next, stop := iter.Pull(func(yield func(item[T]) bool) {
 		t := time.Now()
 		first := true
-		err := run(k.ctx, func(v T) error {
+		ctx := models.WithIdle(k.ctx, keepAlive, func() error {
+			if !yield(item[T]{idle: true}) {
+				return errStopped
+			}
+			return nil
+		})
+		err := run(ctx, func(v T) error {
 			if first {
 				k.ttft, first = time.Since(k.start), false
 			}
-			select {
-			case ch <- item[T]{v: v}:
-				return nil
-			case <-k.ctx.Done():
-				return k.ctx.Err()
+			if !yield(item[T]{v: v}) {
+				return errStopped
 			}
+			return nil
 		})
 		k.upstream = time.Since(t)
-		if err != nil {
-			ch <- item[T]{err: err}
+		if err != nil && !errors.Is(err, errStopped) {
+			yield(item[T]{err: err})
 		}
-	}()
-	return ch
+	})
+	return chunks[T]{next: next, stop: stop}
 }
 
-// drain cancels the upstream call and waits for its producer to exit.
-func drain[T any](k *call, ch <-chan item[T]) {
+// end cancels the upstream call and ends it.
+func (ch chunks[T]) end(k *call) {
 	k.cancel()
-	for range ch {
-	}
+	ch.stop()
 }
 
 // first waits for the first chunk so that an error before any output (an
-// unknown model, say) still gets its own HTTP status.
-func first[T any](k *call, ch <-chan item[T]) (T, error) {
-	it, ok := <-ch
-	if !ok {
-		var zero T
-		return zero, errors.New("upstream stream ended without output")
+// unknown model, say) still gets its own HTTP status; waits before it send
+// nothing (no header has gone yet).
+func first[T any](k *call, ch chunks[T]) (T, error) {
+	for {
+		it, ok := ch.next()
+		switch {
+		case !ok:
+			ch.end(k)
+			return it.v, errors.New("upstream stream ended without output")
+		case it.err != nil:
+			ch.end(k)
+			return it.v, it.err
+		case !it.idle:
+			return it.v, nil
+		}
 	}
-	if it.err != nil {
-		drain(k, ch)
-		return it.v, it.err
-	}
-	return it.v, nil
 }
 
 // streamer writes one wire format's stream: chunks, keep-alives, the error
@@ -223,34 +245,28 @@ type streamer[T any] struct {
 
 // commit sends the headers and streams head and the rest of ch to the
 // client as the response body, which then owns the call.
-func commit[T any](c *fiber.Ctx, k *call, ch <-chan item[T], head T, st streamer[T]) error {
+func commit[T any](c *fiber.Ctx, k *call, ch chunks[T], head T, st streamer[T]) error {
 	c.Set(fiber.HeaderContentType, st.contentType)
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: pass the stream through unbuffered
 	k.s.noteStream(c, &k.note)
 	b := &streamBody[T]{k: k, ch: ch, st: st, head: &head, status: fiber.StatusOK}
 	b.w = bufio.NewWriterSize(&b.buf, 512)
-	if keepAlive := k.s.cfg.Server.KeepAlive; st.keepAlive != nil && keepAlive > 0 {
-		b.tick = time.NewTicker(keepAlive)
-	}
 	c.Context().SetBodyStream(b, -1)
 	return nil
 }
 
 // streamBody is a stream's response body. fasthttp's connection goroutine
-// reads it, and each Read that finds nothing buffered takes the next chunk
-// from the upstream producer (or a keep-alive tick) and encodes it, so that
-// a chunk reaches the client through one goroutine switch; a body stream
-// writer (SetBodyStreamWriter) would add its own goroutine and an in-memory
-// pipe. fasthttp closes it once the response is written, or could not be
-// (the client left): CloseWithError ends the call.
+// reads it, and each Read that finds nothing buffered pulls the next piece
+// of the upstream call (a chunk, or a keep-alive after a silence) and
+// encodes it. fasthttp closes it once the response is written, or could
+// not be (the client left): CloseWithError ends the call.
 type streamBody[T any] struct {
 	k      *call
-	ch     <-chan item[T]
+	ch     chunks[T]
 	st     streamer[T]
 	buf    bytes.Buffer
 	w      *bufio.Writer // into buf, for the streamer's encoders
-	tick   *time.Ticker  // keep-alives; nil: none
 	head   *T            // the first chunk, nil once encoded
 	ended  bool          // buf holds the last bytes: EOF after them
 	status int
@@ -278,30 +294,26 @@ func (b *streamBody[T]) next() {
 		b.chunk(v)
 		return
 	}
-	var tick <-chan time.Time
-	if b.tick != nil {
-		tick = b.tick.C
-	}
-	select {
-	case it, ok := <-b.ch:
-		switch {
-		case !ok:
-			if b.st.end != nil {
-				b.st.end(b.w)
-			}
-			b.ended = true
-		case it.err != nil:
-			he := fromUpstream(it.err)
-			if b.status = he.Status; b.status != metrics.StatusClientClosed {
-				b.k.s.log.Warn("stream failed", "model", b.k.model, "err", it.err)
-				b.st.fail(b.w, he)
-			}
-			b.ended = true
-		default:
-			b.chunk(it.v)
+	it, ok := b.ch.next()
+	switch {
+	case !ok:
+		if b.st.end != nil {
+			b.st.end(b.w)
 		}
-	case <-tick:
-		b.st.keepAlive(b.w)
+		b.ended = true
+	case it.err != nil:
+		he := fromUpstream(it.err)
+		if b.status = he.Status; b.status != metrics.StatusClientClosed {
+			b.k.s.log.Warn("stream failed", "model", b.k.model, "err", it.err)
+			b.st.fail(b.w, he)
+		}
+		b.ended = true
+	case it.idle:
+		if b.st.keepAlive != nil {
+			b.st.keepAlive(b.w)
+		}
+	default:
+		b.chunk(it.v)
 	}
 }
 
@@ -311,18 +323,15 @@ func (b *streamBody[T]) chunk(v T) {
 	}
 }
 
-// CloseWithError ends the call: the upstream producer cancelled and
-// drained, the slot released, the metrics recorded. A stream closed before
-// its end, or after a failed write, lost its client (499).
+// CloseWithError ends the call: the upstream call cancelled and stopped,
+// the slot released, the metrics recorded. A stream closed before its end,
+// or after a failed write, lost its client (499).
 func (b *streamBody[T]) CloseWithError(err error) error {
-	if b.tick != nil {
-		b.tick.Stop()
-	}
 	status := b.status
 	if err != nil || !b.ended || b.buf.Len() > 0 {
 		status = metrics.StatusClientClosed
 	}
-	drain(b.k, b.ch)
+	b.ch.end(b.k)
 	b.k.done(status)
 	return nil
 }

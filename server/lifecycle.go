@@ -13,7 +13,7 @@ import (
 // The lifecycle of one inference request, written once for the four
 // endpoints that generate (OpenAI's chat and completions, Ollama's chat and
 // generate): admit, the upstream call, then the whole answer or the stream
-// (pump, the first chunk awaited so that a failure before any output keeps
+// (pulled, the first chunk awaited so that a failure before any output keeps
 // its own status, commit). Each endpoint's adapter gives an exchange, its
 // request, and an answer, how its wire format renders what comes back.
 // OpenAI's n > 1 runs one call per choice (openai_choices.go).
@@ -76,7 +76,9 @@ func (x exchange[Q, R]) serve(s *Server, c *fiber.Ctx, a answer[R]) error {
 		return x.serveWhole(c, k, a.whole)
 	}
 	call, req := x.call, x.req
-	ch := pump(k, func(ctx context.Context, emit func(R) error) error {
+	// Waits are yielded to every stream; those without keep-alives
+	// (NDJSON) skip them.
+	ch := pull(k, k.s.cfg.Server.KeepAlive, func(ctx context.Context, emit func(R) error) error {
 		return call(k.s.models, ctx, req, func(r *R) error { return emit(*r) })
 	})
 	head, err := first(k, ch)
