@@ -7,6 +7,7 @@ require (
 	github.com/ansrivas/fiberprometheus/v2 v2.18.0
 	github.com/chromedp/chromedp v0.23.1
 	github.com/containerd/errdefs v1.0.0
+	github.com/goccy/go-json v0.12.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/google/uuid v1.6.0
 	github.com/moby/moby/api v1.57.0

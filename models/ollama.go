@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurax/aurax/internal/jsonx"
 	"github.com/ollama/ollama/api"
 )
 
@@ -101,7 +102,7 @@ func (o *Ollama) stream(ctx context.Context, path string, body any, fn func([]by
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if err := json.NewEncoder(buf).Encode(body); err != nil {
+	if err := jsonx.Encode(buf, body); err != nil {
 		return fmt.Errorf("encode %s request: %w", path, err)
 	}
 	resp, done, err := o.send(ctx, path, buf.Bytes())
@@ -160,7 +161,7 @@ func (o *Ollama) Chat(ctx context.Context, req *api.ChatRequest, fn func(*api.Ch
 	var r api.ChatResponse
 	return o.stream(ctx, "/api/chat", req, func(line []byte) error {
 		r = api.ChatResponse{}
-		if err := json.Unmarshal(line, &r); err != nil {
+		if err := jsonx.Unmarshal(line, &r); err != nil {
 			return &UpstreamError{Message: "undecodable chat chunk: " + err.Error()}
 		}
 		return fn(&r)
@@ -172,7 +173,7 @@ func (o *Ollama) Generate(ctx context.Context, req *api.GenerateRequest, fn func
 	var r api.GenerateResponse
 	return o.stream(ctx, "/api/generate", req, func(line []byte) error {
 		r = api.GenerateResponse{}
-		if err := json.Unmarshal(line, &r); err != nil {
+		if err := jsonx.Unmarshal(line, &r); err != nil {
 			return &UpstreamError{Message: "undecodable generate chunk: " + err.Error()}
 		}
 		return fn(&r)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aurax/aurax/internal/jsonx"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
 )
@@ -86,7 +87,7 @@ func ndjson[T any](fix func(*T)) streamer[T] {
 		contentType: "application/x-ndjson",
 		chunk: func(w *bufio.Writer, v T) error {
 			fix(&v)
-			return json.NewEncoder(w).Encode(&v)
+			return jsonx.Encode(w, &v)
 		},
 		fail: func(w *bufio.Writer, he *Error) {
 			_ = json.NewEncoder(w).Encode(struct {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/aurax/aurax/internal/jsonx"
 	"github.com/aurax/aurax/rag"
 	"github.com/gofiber/fiber/v2"
 	"github.com/ollama/ollama/api"
@@ -319,7 +320,7 @@ func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
 
 func writeSSE(w *bufio.Writer, v any) error {
 	w.WriteString("data: ")
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	if err := jsonx.Encode(w, v); err != nil {
 		return err
 	}
 	_, err := w.WriteString("\n")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurax/aurax/config"
+	"github.com/aurax/aurax/internal/jsonx"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
@@ -101,6 +102,7 @@ func New(opts Options) *Server {
 		IdleTimeout:           cfg.Server.IdleTimeout,
 		DisableStartupMessage: true,
 		ReadBufferSize:        16 << 10,
+		JSONEncoder:           jsonx.Marshal, // c.JSON: the answers not streamed
 		// Bodies are read by readBody (the limit, the lingering 413), or
 		// streamed by the handler (uploads to /api/blobs).
 		StreamRequestBody: true,
