@@ -18,14 +18,15 @@ import (
 // round, the median over the rounds.
 
 type hopFlags struct {
-	rates      []int
-	duration   time.Duration
-	rounds     int
-	latency    time.Duration
-	streamRate int
-	profileDir string        // -suite profile: where the profiles go
-	profileFor time.Duration // -suite profile: how long the load runs
-	compare    string        // another loadtest binary: its AURAX is one more row
+	rates         []int
+	duration      time.Duration
+	rounds        int
+	latency       time.Duration
+	streamRate    int
+	profileDir    string        // -suite profile: where the profiles go
+	profileFor    time.Duration // -suite profile: how long the load runs
+	profileStream bool          // -suite profile: streamed requests at streamRate
+	compare       string        // another loadtest binary: its AURAX is one more row
 }
 
 // hopConfig is AURAX's configuration in the hop suite: the queue never
@@ -239,12 +240,13 @@ func times(a, b time.Duration) string {
 
 // runProfile serves AURAX in a child process with its profiles on and
 // sends it rate non-streamed /v1/chat/completions requests a second for
-// f.profileFor.
+// f.profileFor (with f.profileStream, f.streamRate streamed ones, 8 chunks
+// 2 ms apart).
 func runProfile(f hopFlags) error {
 	if err := os.MkdirAll(f.profileDir, 0o755); err != nil {
 		return err
 	}
-	up, err := fakeollama.Start(fakeollama.Options{Latency: f.latency, Models: []string{"fake"}})
+	up, err := fakeollama.Start(fakeollama.Options{Latency: f.latency, Tokens: 8, Interval: 2 * time.Millisecond, Models: []string{"fake"}})
 	if err != nil {
 		return err
 	}
@@ -253,13 +255,26 @@ func runProfile(f hopFlags) error {
 	if err != nil {
 		return err
 	}
-	body := []byte(`{"model":"fake","messages":[{"role":"user","content":"Hello, how are you?"}],"stream":false}`)
-	rate := f.rates[0]
-	m := attack(a.url+"/v1/chat/completions", body, rate, f.profileFor)
-	h := a.overhead()
+	url := a.url + "/v1/chat/completions"
+	cpu0 := procCPU(a.pid())
+	var what string
+	var n int
+	if f.profileStream {
+		stream := []byte(`{"model":"fake","messages":[{"role":"user","content":"Hello"}],"stream":true}`)
+		ttft, errs := paced(url, stream, f.streamRate, f.profileFor)
+		n = len(ttft) + errs
+		what = fmt.Sprintf("%d streams/s: %d failed, time to first token p50 %s, p99 %s", f.streamRate, errs, ms(pct(ttft, 50)), ms(pct(ttft, 99)))
+	} else {
+		body := []byte(`{"model":"fake","messages":[{"role":"user","content":"Hello, how are you?"}],"stream":false}`)
+		m := attack(url, body, f.rates[0], f.profileFor)
+		h := a.overhead()
+		n = int(m.Requests)
+		what = fmt.Sprintf("%d requests/s: ok %.2f%%, p50 %s, p99 %s, own time p50 %s p99 %s", f.rates[0],
+			100*m.Success, ms(m.Latencies.P50), ms(m.Latencies.P99), us(h.quantile(0.5)), us(h.quantile(0.99)))
+	}
+	cpu := (procCPU(a.pid()) - cpu0) / time.Duration(max(n, 1))
 	a.stop()
-	fmt.Printf("profiled AURAX at %d requests/s for %v (load average %s): ok %.2f%%, p50 %s, p99 %s, own time p50 %s p99 %s\n",
-		rate, f.profileFor, loadavg(), 100*m.Success, ms(m.Latencies.P50), ms(m.Latencies.P99), us(h.quantile(0.5)), us(h.quantile(0.99)))
+	fmt.Printf("profiled AURAX at %s, for %v (load average %s); CPU a request %s\n", what, f.profileFor, loadavg(), us(cpu))
 	fmt.Printf("profiles in %s: cpu, allocs, block, mutex, goroutine (.pprof), gctrace.txt, goroutines.txt\n", f.profileDir)
 	return nil
 }

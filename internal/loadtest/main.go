@@ -56,6 +56,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "hop and pool suites: interleaved rounds per row (medians reported)")
 	profileDir := flag.String("profile", "", "profile suite: the directory for the profiles")
 	profileFor := flag.Duration("profile-duration", 30*time.Second, "profile suite: how long the load runs (at the first of -rates)")
+	profileStream := flag.Bool("profile-stream", false, "profile suite: streamed requests at -stream-rate (8 chunks 2 ms apart) instead of non-streamed ones")
 	compare := flag.String("compare", "", "hop suite: another build of this command, whose AURAX is one more row (a before/after in one run)")
 	flag.IntVar(&childProcs, "aurax-procs", 0, "hop and profile suites: GOMAXPROCS of the AURAX processes (0: Go's default)")
 	serve := flag.String("serve", "", "internal: serve AURAX in front of these upstreams until stdin closes (the hop suite's child)")
@@ -71,7 +72,7 @@ func main() {
 		}
 		return
 	}
-	hf := hopFlags{duration: *duration, rounds: *rounds, latency: *latency, streamRate: *streamRate, profileDir: *profileDir, profileFor: *profileFor, compare: *compare}
+	hf := hopFlags{duration: *duration, rounds: *rounds, latency: *latency, streamRate: *streamRate, profileDir: *profileDir, profileFor: *profileFor, profileStream: *profileStream, compare: *compare}
 	var err error
 	if hf.rates, err = parseRates(*rates); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
