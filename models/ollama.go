@@ -147,6 +147,9 @@ func (o *Ollama) stream(ctx context.Context, path string, body any, fn func([]by
 			}
 		}
 		if err == io.EOF {
+			if cerr := ctx.Err(); cerr != nil { // net/http can end a cancelled answer's body with a clean EOF
+				return cerr
+			}
 			reusable = true
 			return nil
 		}
