@@ -281,8 +281,7 @@ func classify(ctx context.Context, err error) error {
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if isTimeout(err) {
 		return fmt.Errorf("%w: %v", ErrTimeout, err)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {

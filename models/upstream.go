@@ -151,8 +151,7 @@ func (u *upstream) post(ctx context.Context, path string, body []byte) (*http.Re
 // closedIdle tells an error from a connection the peer closed before
 // answering: EOF or a reset before the status line.
 func closedIdle(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if isTimeout(err) {
 		return false
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||

@@ -100,36 +100,52 @@ func TestOverload(t *testing.T) {
 }
 
 // TestClientCancelMidStream: a client that goes away mid-stream frees its
-// slot and the upstream call ends within a second.
+// slot and the upstream call ends within a second: while chunks flow, and
+// while the engine is silent (the pulled stream waiting under its
+// keep-alive deadlines).
 func TestClientCancelMidStream(t *testing.T) {
-	for _, path := range []string{"/v1/chat/completions", "/api/chat"} {
-		t.Run(path, func(t *testing.T) {
-			s, up := newUpstreamServer(t, fakeollama.Options{Tokens: 2000, Interval: 10 * time.Millisecond}, func(c *config.Config) {
-				c.Ollama.Parallel = 1
-			})
-			base, _ := serve(t, s)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "POST", base+path, strings.NewReader(`{"model":"fake","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			require.Equal(t, 200, resp.StatusCode)
-			br := bufio.NewReader(resp.Body)
-			for range 3 { // a few chunks arrive
-				_, err := br.ReadString('\n')
+	cases := []struct {
+		name      string
+		opts      fakeollama.Options
+		keepAlive time.Duration
+		lines     int           // read before the client leaves
+		pause     time.Duration // then waited
+	}{
+		{name: "flowing", opts: fakeollama.Options{Tokens: 2000, Interval: 10 * time.Millisecond}, keepAlive: 15 * time.Second, lines: 3},
+		{name: "silent", opts: fakeollama.Options{Tokens: 3, Interval: 20 * time.Second}, keepAlive: 50 * time.Millisecond, lines: 1,
+			pause: 200 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		for _, path := range []string{"/v1/chat/completions", "/api/chat"} {
+			t.Run(tc.name+path, func(t *testing.T) {
+				s, up := newUpstreamServer(t, tc.opts, func(c *config.Config) {
+					c.Ollama.Parallel, c.Server.KeepAlive = 1, tc.keepAlive
+				})
+				base, _ := serve(t, s)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+path, strings.NewReader(`{"model":"fake","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+				resp, err := http.DefaultClient.Do(req)
 				require.NoError(t, err)
-			}
-			require.Equal(t, 1, s.Pool().Stats().InFlight)
-			gone := time.Now()
-			cancel()
-			resp.Body.Close()
-			require.Eventually(t, func() bool { return len(up.CancelTimes()) == 1 && s.Pool().Stats().InFlight == 0 },
-				3*time.Second, 5*time.Millisecond, "upstream call and slot must be released")
-			lag := up.CancelTimes()[0].Sub(gone)
-			t.Logf("upstream saw the cancel %v after the client left", lag)
-			require.Less(t, lag, time.Second)
-			require.Zero(t, up.Stats().Finished)
-		})
+				require.Equal(t, 200, resp.StatusCode)
+				br := bufio.NewReader(resp.Body)
+				for range tc.lines { // a few chunks arrive
+					_, err := br.ReadString('\n')
+					require.NoError(t, err)
+				}
+				time.Sleep(tc.pause)
+				require.Equal(t, 1, s.Pool().Stats().InFlight)
+				gone := time.Now()
+				cancel()
+				resp.Body.Close()
+				require.Eventually(t, func() bool { return len(up.CancelTimes()) == 1 && s.Pool().Stats().InFlight == 0 },
+					3*time.Second, 5*time.Millisecond, "upstream call and slot must be released")
+				lag := up.CancelTimes()[0].Sub(gone)
+				t.Logf("upstream saw the cancel %v after the client left", lag)
+				require.Less(t, lag, time.Second)
+				require.Zero(t, up.Stats().Finished)
+			})
+		}
 	}
 }
 
