@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -159,6 +161,10 @@ func startProfiles(dir string) (func(), error) {
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return nil, err
 	}
+	stopTrace, err := startTrace(filepath.Join(dir, "trace.out"), traceAfter, traceFor)
+	if err != nil {
+		return nil, err
+	}
 	runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // blocking of 10 µs or more
 	runtime.SetMutexProfileFraction(10)
 	gr, err := os.Create(filepath.Join(dir, "goroutines.txt"))
@@ -184,6 +190,7 @@ func startProfiles(dir string) (func(), error) {
 		close(done)
 		<-exited
 		gr.Close()
+		stopTrace()
 		pprof.StopCPUProfile()
 		cpu.Close()
 		var errs []error
@@ -199,6 +206,46 @@ func startProfiles(dir string) (func(), error) {
 			fmt.Fprintln(os.Stderr, "profiles:", err)
 		}
 	}, nil
+}
+
+// The profile suite's execution trace (go tool trace; -pprof=sched for the
+// scheduler's latencies) covers traceFor of the load from traceAfter on,
+// once the connections are open: a few seconds, short enough to open.
+const (
+	traceAfter = 2 * time.Second
+	traceFor   = 3 * time.Second
+)
+
+// startTrace writes an execution trace to path from after to after+d (or
+// until the returned func is called).
+func startTrace(path string, after, d time.Duration) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	started, stopped := false, false
+	start := time.AfterFunc(after, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped && trace.Start(f) == nil {
+			started = true
+		}
+	})
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		stopped = true
+		if started {
+			trace.Stop()
+		}
+		f.Close()
+	}
+	end := time.AfterFunc(after+d, stop)
+	return func() { start.Stop(); end.Stop(); stop() }, nil
 }
 
 func (p *auraxProc) pid() int { return p.cmd.Process.Pid }

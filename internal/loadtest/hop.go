@@ -275,7 +275,12 @@ func runProfile(f hopFlags) error {
 	cpu := (procCPU(a.pid()) - cpu0) / time.Duration(max(n, 1))
 	a.stop()
 	fmt.Printf("profiled AURAX at %s, for %v (load average %s); CPU a request %s\n", what, f.profileFor, loadavg(), us(cpu))
-	fmt.Printf("profiles in %s: cpu, allocs, block, mutex, goroutine (.pprof), gctrace.txt, goroutines.txt\n", f.profileDir)
+	if st, err := readSched(filepath.Join(f.profileDir, "trace.out")); err != nil {
+		fmt.Fprintln(os.Stderr, "trace:", err)
+	} else {
+		fmt.Printf("the scheduler (%v of the trace, %d requests/s): %s\n", traceFor, n/max(int(f.profileFor/time.Second), 1), st)
+	}
+	fmt.Printf("profiles in %s: cpu, allocs, block, mutex, goroutine (.pprof), gctrace.txt, goroutines.txt, trace.out (%v of the load from %v on)\n", f.profileDir, traceFor, traceAfter)
 	return nil
 }
 
