@@ -20,8 +20,14 @@ import (
 type schedStats struct {
 	span      time.Duration   // from the trace's first event to its last
 	waits     []time.Duration // runnable → running, sorted
+	long      int             // waits over longWait
+	longSameP int             // of them, run on the P that made them runnable
+	runs      []time.Duration // running → not running, sorted
 	procWakes int             // P idle → running
 }
+
+// longWait is a wait counted as long: a request queued behind others.
+const longWait = 150 * time.Microsecond
 
 // readSched reads the execution trace at path.
 func readSched(path string) (schedStats, error) {
@@ -35,7 +41,12 @@ func readSched(path string) (schedStats, error) {
 	if err != nil {
 		return st, err
 	}
-	runnable := map[trace.GoID]trace.Time{}
+	type ready struct {
+		at   trace.Time
+		proc trace.ProcID
+	}
+	runnable := map[trace.GoID]ready{}
+	running := map[trace.GoID]trace.Time{}
 	var first, last trace.Time
 	for n := 0; ; n++ {
 		ev, err := r.ReadEvent()
@@ -57,14 +68,30 @@ func readSched(path string) (schedStats, error) {
 		case trace.ResourceGoroutine:
 			id := tr.Resource.Goroutine()
 			from, to := tr.Goroutine()
+			if from == trace.GoRunning {
+				if t, ok := running[id]; ok {
+					st.runs = append(st.runs, ev.Time().Sub(t))
+					delete(running, id)
+				}
+			}
 			switch {
 			case to == trace.GoRunnable:
-				runnable[id] = ev.Time()
+				runnable[id] = ready{ev.Time(), ev.Proc()}
 			case from == trace.GoRunnable && to == trace.GoRunning:
-				if t, ok := runnable[id]; ok {
-					st.waits = append(st.waits, ev.Time().Sub(t))
+				if r, ok := runnable[id]; ok {
+					w := ev.Time().Sub(r.at)
+					st.waits = append(st.waits, w)
+					if w > longWait {
+						st.long++
+						if r.proc == ev.Proc() {
+							st.longSameP++
+						}
+					}
 					delete(runnable, id)
 				}
+			}
+			if to == trace.GoRunning {
+				running[id] = ev.Time()
 			}
 		case trace.ResourceProc:
 			if from, to := tr.Proc(); from == trace.ProcIdle && to == trace.ProcRunning {
@@ -74,6 +101,7 @@ func readSched(path string) (schedStats, error) {
 	}
 	st.span = last.Sub(first)
 	slices.Sort(st.waits)
+	slices.Sort(st.runs)
 	return st, nil
 }
 
@@ -81,7 +109,15 @@ func (st schedStats) String() string {
 	if len(st.waits) == 0 || st.span <= 0 {
 		return "no goroutine ran in the trace"
 	}
-	q := func(p float64) time.Duration { return st.waits[min(int(p*float64(len(st.waits))), len(st.waits)-1)] }
-	return fmt.Sprintf("%d goroutine wake-ups in %v, runnable → running p50 %v, p90 %v, p99 %v; Ps woken from idle %.0f times a second",
-		len(st.waits), st.span.Round(time.Millisecond), q(0.5), q(0.9), q(0.99), float64(st.procWakes)/st.span.Seconds())
+	q := func(d []time.Duration, p float64) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		return d[min(int(p*float64(len(d))), len(d)-1)]
+	}
+	return fmt.Sprintf("%d goroutine wake-ups in %v, runnable → running p50 %v, p90 %v, p99 %v; %.0f%% waited over %v, %.0f%% of those "+
+		"on the P that made them runnable; a goroutine ran p50 %v, p90 %v, p99 %v before it blocked; Ps woken from idle %.0f times a second",
+		len(st.waits), st.span.Round(time.Millisecond), q(st.waits, 0.5), q(st.waits, 0.9), q(st.waits, 0.99),
+		100*float64(st.long)/float64(len(st.waits)), longWait, 100*float64(st.longSameP)/float64(max(st.long, 1)),
+		q(st.runs, 0.5), q(st.runs, 0.9), q(st.runs, 0.99), float64(st.procWakes)/st.span.Seconds())
 }
