@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aurax/aurax/internal/fakeollama"
+	"github.com/aurax/aurax/internal/sysmon"
 	"github.com/stretchr/testify/require"
 )
 
@@ -144,9 +146,9 @@ func TestWrap(t *testing.T) {
 	}
 }
 
-// TestServeDrainsOnSIGTERM: the real process, on SIGTERM, turns not ready,
-// lets the stream in flight finish, and exits 0; healthcheck follows
-// readiness.
+// TestServeDrainsOnSIGTERM: the real process (re-executed in place with
+// the sysmon setting), on SIGTERM, turns not ready, lets the stream in
+// flight finish, and exits 0; healthcheck follows readiness.
 func TestServeDrainsOnSIGTERM(t *testing.T) {
 	up, err := fakeollama.Start(fakeollama.Options{Tokens: 60, Interval: 10 * time.Millisecond, Models: []string{"fake"}})
 	require.NoError(t, err)
@@ -164,6 +166,11 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 20*time.Second, 50*time.Millisecond, "never ready: %s", out)
+	if _, ours := sysmon.Env(os.Environ()); ours { // the process serving is the one started, re-executed with the setting
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+		require.NoError(t, err)
+		require.Containsf(t, strings.Split(string(environ), "\x00"), "GODEBUG="+sysmon.Setting, "the serving process's environment")
+	}
 
 	hc, hout := aurax(t, env, "healthcheck")
 	require.NoErrorf(t, hc.Wait(), "healthcheck on a ready server: %s", hout)

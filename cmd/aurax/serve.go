@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aurax/aurax/config"
+	"github.com/aurax/aurax/internal/sysmon"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/pool"
 	"github.com/aurax/aurax/scaling"
@@ -140,6 +141,7 @@ func newLogger(cfg config.Server, w io.Writer) *slog.Logger {
 }
 
 func runServe(args []string) error {
+	execErr := sysmon.Exec() // returns only once the runtime has its setting, or could not get it
 	cfg, _, err := loadConfig("serve", args, nil)
 	if err != nil {
 		return err
@@ -150,6 +152,9 @@ func runServe(args []string) error {
 	}
 	defer closeBase()
 	logger, reg, m, engines := base.logger, base.reg, base.m, base.engines
+	if execErr != nil {
+		logger.Warn("the Go runtime's sysmon keeps its default deep sleep (more CPU a request under load)", "err", execErr)
+	}
 	ctrl, closeProvider, err := newController(cfg, m, reg, logger, engines)
 	if err != nil {
 		return err

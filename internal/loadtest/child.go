@@ -28,6 +28,9 @@ import (
 // are.
 var childProcs int
 
+// childGodebug, when set, is the GODEBUG of the AURAX processes.
+var childGodebug string
+
 // auraxProc is AURAX serving in a child process (this binary, -serve).
 type auraxProc struct {
 	cmd   *exec.Cmd
@@ -53,6 +56,7 @@ func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*aurax
 	if childProcs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(childProcs))
 	}
+	godebug := childGodebug
 	if profileDir != "" {
 		f, err := os.Create(filepath.Join(profileDir, "gctrace.txt"))
 		if err != nil {
@@ -60,7 +64,10 @@ func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*aurax
 		}
 		defer f.Close()
 		cmd.Stderr = f
-		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+		godebug = strings.Trim("gctrace=1,"+godebug, ",")
+	}
+	if godebug != "" {
+		cmd.Env = append(cmd.Env, "GODEBUG="+godebug)
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/aurax/aurax/config"
 	"github.com/aurax/aurax/internal/fakeollama"
+	"github.com/aurax/aurax/internal/sysmon"
 	"github.com/aurax/aurax/metrics"
 	"github.com/aurax/aurax/models"
 	"github.com/aurax/aurax/pool"
@@ -59,6 +60,7 @@ func main() {
 	profileStream := flag.Bool("profile-stream", false, "profile suite: streamed requests at -stream-rate (8 chunks 2 ms apart) instead of non-streamed ones")
 	compare := flag.String("compare", "", "hop suite: another build of this command, whose AURAX is one more row (a before/after in one run)")
 	flag.IntVar(&childProcs, "aurax-procs", 0, "hop and profile suites: GOMAXPROCS of the AURAX processes (0: Go's default)")
+	flag.StringVar(&childGodebug, "aurax-godebug", "", "hop and profile suites: GODEBUG of the AURAX processes")
 	serve := flag.String("serve", "", "internal: serve AURAX in front of these upstreams until stdin closes (the hop suite's child)")
 	serveSlots := flag.Int("serve-slots", 4096, "internal: -serve's slots per engine")
 	poolLatency := flag.Duration("pool-latency", 100*time.Millisecond, "pool suite: a fast engine's service time")
@@ -66,6 +68,9 @@ func main() {
 	ollamaModels := flag.String("ollama-models", "", "pool suite: the models directory holding aurax-tiny")
 	flag.Parse()
 	if *serve != "" {
+		if err := sysmon.Exec(); err != nil { // as aurax serve does
+			fmt.Fprintln(os.Stderr, "loadtest -serve:", err)
+		}
 		if err := serveChild(*serve, *serveSlots, *profileDir); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest -serve:", err)
 			os.Exit(1)
