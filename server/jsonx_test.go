@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/aurax/aurax/internal/jsonx"
 	"github.com/aurax/aurax/rag"
+	"github.com/ollama/ollama/api"
 	"github.com/stretchr/testify/require"
 )
 
@@ -39,5 +41,49 @@ func TestAnswersEncodeAsStd(t *testing.T) {
 		require.NoError(t, json.NewEncoder(&w).Encode(v))
 		require.NoError(t, jsonx.Encode(&g, v))
 		require.Equal(t, w.String(), g.String())
+	}
+}
+
+// FuzzDecodeHot: whatever jsonx decodes as an inference request (the
+// types decodeHot decodes), encoding/json decodes too, to the same value;
+// what jsonx refuses, decodeHot hands to encoding/json, so no body gets
+// another answer than it did.
+func FuzzDecodeHot(f *testing.F) {
+	for _, ss := range seeds {
+		for _, s := range ss {
+			f.Add([]byte(s))
+		}
+	}
+	for _, s := range []string{ // where decoders are known to part: UTF-8, numbers, case, duplicates, trailing bytes
+		"{\"model\":\"a\xff\xfeb\",\"prompt\":\"\\ud800x\"}", `{"MODEL":"m","Prompt":"p","model":"n"}`,
+		`{"max_tokens":1e2}`, `{"max_tokens":99999999999999999999}`, `{"n":-0}`, `{"temperature":1E400}`,
+		`{"model":"m"} x`, `{"model":"m"}{}`, ` {"stream":true} `, `{"options":{"a":1.0,"b":[1,{"c":null}]}}`,
+		`{"messages":[{"role":"user","content":"x"},]}`, `{"keep_alive":"5m","truncate":"yes"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sameRequest[oaChatRequest](t, b)
+		sameRequest[oaCompletionRequest](t, b)
+		sameRequest[oaEmbeddingRequest](t, b)
+		sameRequest[api.ChatRequest](t, b)
+		sameRequest[api.GenerateRequest](t, b)
+		sameRequest[api.EmbedRequest](t, b)
+		sameRequest[api.EmbeddingRequest](t, b)
+	})
+}
+
+func sameRequest[T any](t *testing.T, b []byte) {
+	var got, want T
+	if jsonx.Unmarshal(b, &got) != nil {
+		return // encoding/json decides
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatalf("%T: jsonx decodes %q, encoding/json refuses it: %v", want, b, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(&got)
+		w, _ := json.Marshal(&want)
+		t.Fatalf("%T: %q decoded differently:\nencoding/json %s\njsonx         %s", want, b, w, g)
 	}
 }

@@ -21,7 +21,7 @@ func streamDefault(p *bool) bool { return p == nil || *p }
 
 func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	var req api.ChatRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	if req.Think != nil && !req.Think.IsValid() {
@@ -57,7 +57,7 @@ func (s *Server) ollamaChat(c *fiber.Ctx) error {
 
 func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
 	var req api.GenerateRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	if req.Think != nil && !req.Think.IsValid() {
@@ -99,7 +99,7 @@ func ndjson[T any](fix func(*T)) streamer[T] {
 
 func (s *Server) ollamaEmbed(c *fiber.Ctx) error {
 	var req api.EmbedRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	if err := checkEmbedInput(req.Input); err != nil {
@@ -145,7 +145,7 @@ func checkEmbedInput(in any) error {
 // empty prompt only loads the model (Ollama v0.17.4 EmbeddingsHandler).
 func (s *Server) ollamaEmbeddings(c *fiber.Ctx) error {
 	var req api.EmbeddingRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	if req.Model == "" {

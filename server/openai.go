@@ -213,7 +213,7 @@ func toolCallsOut(calls []api.ToolCall, offset int) []oaToolCall {
 
 func (s *Server) openAIChat(c *fiber.Ctx) error {
 	var req oaChatRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	oreq, err := req.toOllama()
@@ -361,7 +361,7 @@ const completionsDefaultMaxTokens = 16
 
 func (s *Server) openAICompletions(c *fiber.Ctx) error {
 	var req oaCompletionRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	if len(req.Prompt) != 1 {

@@ -30,7 +30,7 @@ type oaEmbedding struct {
 
 func (s *Server) openAIEmbeddings(c *fiber.Ctx) error {
 	var req oaEmbeddingRequest
-	if err := decodeBody(c, &req); err != nil {
+	if err := decodeHot(c, &req); err != nil {
 		return err
 	}
 	var input stringList
