@@ -18,8 +18,8 @@ func decodeBody(c *fiber.Ctx, v any) error {
 }
 
 // decodeHot is decodeBody for the inference requests (chat, completions,
-// generate, embeddings), a tenth of the hot path's CPU with encoding/json:
-// internal/jsonx decodes them, and a body it refuses is decoded again by
+// generate, embeddings), 7 % of AURAX's CPU at 1,000 requests/s with
+// encoding/json (perf): internal/jsonx decodes them, and a body it refuses is decoded again by
 // encoding/json into a zeroed v, so that bad input gets the same 400 (and
 // input only encoding/json takes is still taken). FuzzDecodeHot holds
 // jsonx to accepting only what encoding/json accepts, as the same value.

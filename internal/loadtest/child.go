@@ -176,6 +176,9 @@ func startProfiles(dir string) (func(), error) {
 	runtime.SetMutexProfileFraction(10)
 	gr, err := os.Create(filepath.Join(dir, "goroutines.txt"))
 	if err != nil {
+		stopTrace()
+		pprof.StopCPUProfile()
+		cpu.Close()
 		return nil, err
 	}
 	done, exited := make(chan struct{}), make(chan struct{})

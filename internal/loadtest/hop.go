@@ -259,7 +259,9 @@ func runProfile(f hopFlags) error {
 	cpu0 := procCPU(a.pid())
 	var what string
 	var n int
+	rate := f.rates[0]
 	if f.profileStream {
+		rate = f.streamRate
 		stream := []byte(`{"model":"fake","messages":[{"role":"user","content":"Hello"}],"stream":true}`)
 		ttft, errs := paced(url, stream, f.streamRate, f.profileFor)
 		n = len(ttft) + errs
@@ -274,11 +276,11 @@ func runProfile(f hopFlags) error {
 	}
 	cpu := (procCPU(a.pid()) - cpu0) / time.Duration(max(n, 1))
 	a.stop()
-	fmt.Printf("profiled AURAX at %s, for %v (load average %s); CPU a request %s\n", what, f.profileFor, loadavg(), us(cpu))
+	fmt.Printf("profiled AURAX at %s, for %v (load average %s); CPU a request %s (the profiles and %v of trace on)\n", what, f.profileFor, loadavg(), us(cpu), traceFor)
 	if st, err := readSched(filepath.Join(f.profileDir, "trace.out")); err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 	} else {
-		fmt.Printf("the scheduler (%v of the trace, %d requests/s): %s\n", traceFor, n/max(int(f.profileFor/time.Second), 1), st)
+		fmt.Printf("the scheduler (%v of the trace, %d requests/s): %s\n", traceFor, rate, st)
 	}
 	fmt.Printf("profiles in %s: cpu, allocs, block, mutex, goroutine (.pprof), gctrace.txt, goroutines.txt, trace.out (%v of the load from %v on)\n", f.profileDir, traceFor, traceAfter)
 	return nil
