@@ -50,7 +50,7 @@ func startAURAXProc(exe, upstreams string, slots int, profileDir string) (*aurax
 			return nil, err
 		}
 	}
-	cmd := exec.Command(exe, "-serve", upstreams, "-serve-slots", strconv.Itoa(slots), "-profile", profileDir)
+	cmd := proxyCommand(exe, "-serve", upstreams, "-serve-slots", strconv.Itoa(slots), "-profile", profileDir)
 	cmd.Stderr = os.Stderr
 	cmd.Env = os.Environ()
 	if childProcs > 0 {

@@ -194,11 +194,14 @@ func hopStreams(rig *hopRig, f hopFlags) error {
 }
 
 // printHop writes the table: medians of the rounds, the added latency
-// against the direct row (row 0) and its ratio to the nginx row's (row 1),
-// the p99 of the first and the last round (the drift).
+// against the direct row (row 0), its ratio to the nginx row's (row 1) and
+// what a row adds beyond the nginx row (its latency minus nginx's, round
+// by round: the figure that still reads when nginx's hop adds nothing
+// measurable, as with -pin), the p99 of the first and the last round (the
+// drift).
 func printHop(ts []hopTarget, rows []hopRow, own bool) {
-	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | beyond nginx's p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	added := func(r, base []time.Duration) time.Duration {
 		d := make([]time.Duration, len(r))
 		for i := range r {
@@ -210,12 +213,13 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 	for i, t := range ts {
 		r := rows[i]
 		a50, a99 := added(r.p50, rows[0].p50), added(r.p99, rows[0].p99)
-		ratio, ownCol, cpuCol := "–", "–", "–"
+		ratio, beyond, ownCol, cpuCol := "–", "–", "–", "–"
 		if len(r.cpu) > 0 {
 			cpuCol = us(med(r.cpu))
 		}
 		if i >= 2 {
 			ratio = times(a50, ng50) + " / " + times(a99, ng99)
+			beyond = us(added(r.p50, rows[1].p50)) + " / " + us(added(r.p99, rows[1].p99))
 		}
 		if i == 0 {
 			a50, a99 = 0, 0
@@ -223,8 +227,8 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 		if own && t.own != nil {
 			ownCol = us(med(r.own50)) + " / " + us(med(r.own99))
 		}
-		fmt.Printf("| %s | %.2f%% | %s | %s | %s | %s | %s | %s → %s | %s | %s |\n", t.name, 100*med(r.okFrac),
-			ms(med(r.p50)), ms(med(r.p99)), us(a50), us(a99), ratio, ms(r.p99[0]), ms(r.p99[len(r.p99)-1]), ownCol, cpuCol)
+		fmt.Printf("| %s | %.2f%% | %s | %s | %s | %s | %s | %s | %s → %s | %s | %s |\n", t.name, 100*med(r.okFrac),
+			ms(med(r.p50)), ms(med(r.p99)), us(a50), us(a99), ratio, beyond, ms(r.p99[0]), ms(r.p99[len(r.p99)-1]), ownCol, cpuCol)
 	}
 	fmt.Println()
 }

@@ -60,6 +60,7 @@ func main() {
 	profileStream := flag.Bool("profile-stream", false, "profile suite: streamed requests at -stream-rate (8 chunks 2 ms apart) instead of non-streamed ones")
 	compare := flag.String("compare", "", "hop suite: another build of this command, whose AURAX is one more row (a before/after in one run)")
 	flag.IntVar(&childProcs, "aurax-procs", 0, "hop and profile suites: GOMAXPROCS of the AURAX processes (0: Go's default)")
+	pinN := flag.Int("pin", 0, "hop and profile suites: the proxies (nginx, AURAX) on the last N CPUs, the load generator and the upstreams on the rest (0: unpinned)")
 	flag.StringVar(&childGodebug, "aurax-godebug", "", "hop and profile suites: GODEBUG of the AURAX processes")
 	serve := flag.String("serve", "", "internal: serve AURAX in front of these upstreams until stdin closes (the hop suite's child)")
 	serveSlots := flag.Int("serve-slots", 4096, "internal: -serve's slots per engine")
@@ -76,6 +77,18 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *pinN > 0 {
+		if *suite != "hop" && *suite != "profile" {
+			fmt.Fprintln(os.Stderr, "loadtest: -pin is for the hop and profile suites, whose proxies run in processes of their own")
+			os.Exit(2)
+		}
+		line, err := pin(*pinN)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(2)
+		}
+		fmt.Printf("pinned: %s\n\n", line)
 	}
 	hf := hopFlags{duration: *duration, rounds: *rounds, latency: *latency, streamRate: *streamRate, profileDir: *profileDir, profileFor: *profileFor, profileStream: *profileStream, compare: *compare}
 	var err error

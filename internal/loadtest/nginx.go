@@ -64,7 +64,7 @@ func startNginx(groups ...nginxGroup) (*nginxProxy, error) {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
-	n.cmd = exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", "daemon off;")
+	n.cmd = proxyCommand(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", "daemon off;")
 	if err := n.cmd.Start(); err != nil {
 		return nil, err
 	}
