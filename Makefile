@@ -32,12 +32,14 @@ test: ollama deploy-tools
 # the handler path and the routing, the loopback load test (fixed-latency
 # upstream, and the real tiny-model Ollama side by side), the hop suite
 # (direct, an nginx hop and AURAX to the same upstream, rounds interleaved),
-# then the pool suite (AURAX vs nginx round robin and least_conn over four
-# engines).
+# again with the proxies on a CPU of their own where there are two or more
+# (-pin 1), then the pool suite (AURAX vs nginx round robin and least_conn
+# over four engines).
 bench: ollama deploy-tools
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server ./metrics ./pool
 	$(GO) run ./internal/loadtest -ollama http://$(OLLAMA_ADDR)
 	$(GO) run ./internal/loadtest -suite hop -rates 500,1000,2000 -duration 6s -rounds 3
+	if [ "$$(nproc)" -ge 2 ]; then $(GO) run ./internal/loadtest -suite hop -pin 1 -rates 500,1000,2000 -duration 6s -rounds 3; fi
 	$(GO) run ./internal/loadtest -suite pool -duration 10s -rounds 3 \
 		-ollama-bin $(AURAX_CACHE)/ollama/bin/ollama -ollama-models $(AURAX_CACHE)/ollama/models
 
