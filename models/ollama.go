@@ -164,7 +164,7 @@ func (o *Ollama) Chat(ctx context.Context, req *api.ChatRequest, fn func(*api.Ch
 	var r api.ChatResponse
 	return o.stream(ctx, "/api/chat", req, func(line []byte) error {
 		r = api.ChatResponse{}
-		if err := jsonx.Unmarshal(line, &r); err != nil {
+		if err := jsonx.UnmarshalChatResponse(line, &r); err != nil {
 			return &UpstreamError{Message: "undecodable chat chunk: " + err.Error()}
 		}
 		return fn(&r)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aurax/aurax/internal/jsonx"
 	"github.com/gofiber/fiber/v2"
+	"github.com/ollama/ollama/api"
 )
 
 // decodeBody decodes the JSON request body into v; the 400 it returns names
@@ -24,8 +25,21 @@ func decodeBody(c *fiber.Ctx, v any) error {
 // input only encoding/json takes is still taken). FuzzDecodeHot holds
 // jsonx to accepting only what encoding/json accepts, as the same value.
 func decodeHot(c *fiber.Ctx, v any) error {
+	return decodeFast(c, v, jsonx.Unmarshal)
+}
+
+// decodeChat is decodeHot for an Ollama chat request, whose messages
+// jsonx decodes without api.Message's UnmarshalJSON and its second pass
+// through encoding/json (jsonx.UnmarshalChatRequest).
+func decodeChat(c *fiber.Ctx, req *api.ChatRequest) error {
+	return decodeFast(c, req, func(b []byte, _ any) error { return jsonx.UnmarshalChatRequest(b, req) })
+}
+
+// decodeFast decodes the body into v with fast, and what fast refuses
+// again with encoding/json into a zeroed v.
+func decodeFast(c *fiber.Ctx, v any, fast func([]byte, any) error) error {
 	body := c.Body()
-	if jsonx.Unmarshal(body, v) == nil {
+	if fast(body, v) == nil {
 		return nil
 	}
 	reflect.ValueOf(v).Elem().SetZero()

@@ -45,7 +45,8 @@ func TestAnswersEncodeAsStd(t *testing.T) {
 }
 
 // FuzzDecodeHot: whatever jsonx decodes as an inference request (the
-// types decodeHot decodes), encoding/json decodes too, to the same value;
+// types decodeHot decodes, and decodeChat's chat requests), encoding/json
+// decodes too, to the same value;
 // what jsonx refuses, decodeHot hands to encoding/json, so no body gets
 // another answer than it did.
 func FuzzDecodeHot(f *testing.F) {
@@ -70,12 +71,17 @@ func FuzzDecodeHot(f *testing.F) {
 		sameRequest[api.GenerateRequest](t, b)
 		sameRequest[api.EmbedRequest](t, b)
 		sameRequest[api.EmbeddingRequest](t, b)
+		sameDecoded(t, b, jsonx.UnmarshalChatRequest) // decodeChat's
 	})
 }
 
 func sameRequest[T any](t *testing.T, b []byte) {
+	sameDecoded(t, b, func(b []byte, v *T) error { return jsonx.Unmarshal(b, v) })
+}
+
+func sameDecoded[T any](t *testing.T, b []byte, fast func([]byte, *T) error) {
 	var got, want T
-	if jsonx.Unmarshal(b, &got) != nil {
+	if fast(b, &got) != nil {
 		return // encoding/json decides
 	}
 	if err := json.Unmarshal(b, &want); err != nil {

@@ -21,7 +21,7 @@ func streamDefault(p *bool) bool { return p == nil || *p }
 
 func (s *Server) ollamaChat(c *fiber.Ctx) error {
 	var req api.ChatRequest
-	if err := decodeHot(c, &req); err != nil {
+	if err := decodeChat(c, &req); err != nil {
 		return err
 	}
 	if req.Think != nil && !req.Think.IsValid() {

@@ -3,6 +3,7 @@ package jsonx
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/ollama/ollama/api"
@@ -77,4 +78,54 @@ func BenchmarkDecodeChatResponse(b *testing.B) {
 			_ = Unmarshal(chunk, &r)
 		}
 	})
+}
+
+// FuzzOllamaMatchesStd: UnmarshalChatResponse and UnmarshalChatRequest
+// decode what encoding/json decodes (through api.Message's UnmarshalJSON)
+// to the same value, and refuse what it refuses.
+func FuzzOllamaMatchesStd(f *testing.F) {
+	for _, a := range answers {
+		f.Add([]byte(a))
+	}
+	for _, s := range []string{
+		`{"model":"m","messages":[{"role":"USER","content":"hi"},{"role":"Assistant","content":"x","tool_calls":[{"function":{"name":"f","arguments":{"a":1}}}]}],"stream":false}`,
+		`{"model":"m","messages":[]}`, `{"model":"m","messages":null}`, `{"messages":[null,{"role":"user"}]}`,
+		`{"message":null,"done":true}`, `{"MESSAGE":{"ROLE":"Tool","Content":"c"}}`, `{"message":{"role":"user"},"message":{"content":"x"}}`,
+		`{"messages":[{"role":"user","images":["aGk="]}]}`, `{"messages":[{"role":"user","images":["not base64"]}]}`,
+		`{"messages":{"role":"user"}}`, `{"message":[1]}`, "{\"message\":{\"role\":\"\xff\xfeA\"}}", `{"message":{"role":"\u0130"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sameAs(t, b, UnmarshalChatResponse)
+		sameAs(t, b, UnmarshalChatRequest)
+	})
+}
+
+func sameAs[T any](t *testing.T, b []byte, decode func([]byte, *T) error) {
+	var want, got T
+	werr := json.Unmarshal(b, &want)
+	gerr := decode(b, &got)
+	if werr != nil {
+		if gerr == nil {
+			t.Fatalf("%T: encoding/json refuses %q (%v), jsonx decodes it", want, b, werr)
+		}
+		return
+	}
+	if gerr != nil {
+		t.Fatalf("%T: encoding/json decodes %q, jsonx does not: %v", want, b, gerr)
+	}
+	if !reflect.DeepEqual(want, got) {
+		w, _ := json.Marshal(&want)
+		g, _ := json.Marshal(&got)
+		t.Fatalf("%T: decoded differently from %q:\nencoding/json %s\njsonx         %s", want, b, w, g)
+	}
+}
+
+func BenchmarkDecodeChatResponseMessage(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var r api.ChatResponse
+		_ = UnmarshalChatResponse(chunk, &r)
+	}
 }
