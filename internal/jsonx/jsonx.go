@@ -4,9 +4,12 @@
 // does (the same tags, omitempty and omitzero, the Marshaler and
 // Unmarshaler methods, sorted map keys, HTML escaping) in about half the
 // time and with fewer allocations (BenchmarkDecodeChatResponse); the fuzz
-// test holds it to encoding/json's results. Input from clients is still
-// decoded by encoding/json (server.decodeBody), whose error messages the
-// API's 400s are written from.
+// tests hold it to encoding/json's results. Ollama's chat chunks and chat
+// requests have decoders of their own here (ollama.go), which skip
+// api.Message's second pass through encoding/json. The clients' inference
+// requests are decoded with it too (server.decodeHot); what it refuses,
+// and every other request, goes to encoding/json (server.decodeBody),
+// whose error messages the API's 400s are written from.
 package jsonx
 
 import (
