@@ -60,8 +60,7 @@ func UnmarshalChatRequest(data []byte, r *api.ChatRequest) error {
 	if err := Unmarshal(data, &c); err != nil {
 		return err
 	}
-	*r = c.ChatRequest
-	r.Messages = nil
+	*r = c.ChatRequest // its Messages never decoded: c.Messages shadows them
 	if c.Messages != nil {
 		r.Messages = make([]api.Message, len(c.Messages))
 		for i, m := range c.Messages {
