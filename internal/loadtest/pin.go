@@ -28,15 +28,9 @@ var proxyCPUs string
 // (a thread started later inherits the mask of the one that starts it).
 // It returns a line for the report.
 func pin(n int) (string, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
+	cpus, err := allowedCPUs()
+	if err != nil {
 		return "", err
-	}
-	var cpus []int
-	for c := range 1024 {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
 	}
 	if n < 1 || n >= len(cpus) {
 		return "", fmt.Errorf("-pin %d: this process may run on %d CPUs, and the load needs at least one of its own", n, len(cpus))
@@ -62,6 +56,21 @@ func pin(n int) (string, error) {
 	runtime.GOMAXPROCS(len(own))
 	proxyCPUs = cpuList(proxies)
 	return fmt.Sprintf("the proxies on CPU %s, the load generator and the upstreams on CPU %s", proxyCPUs, cpuList(own)), nil
+}
+
+// allowedCPUs is the CPUs the calling thread may run on, in order.
+func allowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, err
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
 }
 
 func cpuList(cpus []int) string {

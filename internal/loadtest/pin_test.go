@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // allowed is the Cpus_allowed_list of a thread's status file.
@@ -27,17 +25,11 @@ func allowed(t *testing.T, status string) string {
 }
 
 func cpus(t *testing.T) []int {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
+	c, err := allowedCPUs()
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out []int
-	for c := range 1024 {
-		if set.IsSet(c) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return c
 }
 
 // TestPin runs pin(1) in a child (it moves the whole process) and checks
