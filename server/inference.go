@@ -255,8 +255,8 @@ func first[T any](k *call, ch chunks[T]) (T, error) {
 // event, the end; each piece is sent by the caller.
 type streamer[T any] struct {
 	contentType string
-	chunk       func(w *bufio.Writer, v T) error
-	keepAlive   func(w *bufio.Writer) // nil: none
+	chunk       func(w *bufio.Writer, v *T) error // v is the stream's until the next chunk: it may be changed
+	keepAlive   func(w *bufio.Writer)             // nil: none
 	fail        func(w *bufio.Writer, he *Error)
 	end         func(w *bufio.Writer) // after the last chunk, nil: nothing
 }
@@ -286,6 +286,7 @@ type streamBody[T any] struct {
 	buf    bytes.Buffer
 	w      *bufio.Writer // into buf, for the streamer's encoders
 	head   *T            // the first chunk, nil once encoded
+	cur    T             // the chunk being encoded: the encoders take it by pointer, so a chunk is not copied to the heap
 	ended  bool          // buf holds the last bytes: EOF after them
 	status int
 }
@@ -307,7 +308,7 @@ func (b *streamBody[T]) Read(p []byte) (int, error) {
 // keep-alive, the end or the error event.
 func (b *streamBody[T]) next() {
 	if b.head != nil {
-		v := *b.head
+		v := b.head
 		b.head = nil
 		b.chunk(v)
 		return
@@ -331,11 +332,12 @@ func (b *streamBody[T]) next() {
 			b.st.keepAlive(b.w)
 		}
 	default:
-		b.chunk(it.v)
+		b.cur = it.v
+		b.chunk(&b.cur)
 	}
 }
 
-func (b *streamBody[T]) chunk(v T) {
+func (b *streamBody[T]) chunk(v *T) {
 	if b.st.chunk(b.w, v) != nil {
 		b.status, b.ended = metrics.StatusClientClosed, true
 	}

@@ -87,8 +87,8 @@ func (x exchange[Q, R]) serve(s *Server, c *fiber.Ctx, a answer[R]) error {
 	}
 	st := a.stream()
 	chunk, usage := st.chunk, x.usage
-	st.chunk = func(w *bufio.Writer, r R) error {
-		if prompt, completion, done := usage(&r); done {
+	st.chunk = func(w *bufio.Writer, r *R) error {
+		if prompt, completion, done := usage(r); done {
 			k.promptTok, k.completeTok = prompt, completion
 		}
 		return chunk(w, r)

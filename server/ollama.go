@@ -85,9 +85,9 @@ func (s *Server) ollamaGenerate(c *fiber.Ctx) error {
 func ndjson[T any](fix func(*T)) streamer[T] {
 	return streamer[T]{
 		contentType: "application/x-ndjson",
-		chunk: func(w *bufio.Writer, v T) error {
-			fix(&v)
-			return jsonx.Encode(w, &v)
+		chunk: func(w *bufio.Writer, v *T) error {
+			fix(v)
+			return jsonx.Encode(w, v)
 		},
 		fail: func(w *bufio.Writer, he *Error) {
 			_ = json.NewEncoder(w).Encode(struct {

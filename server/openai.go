@@ -267,7 +267,7 @@ type chatSSE struct {
 	promptTok, completeTok int // the usage of the last chunk
 }
 
-func (e *chatSSE) chunk(w *bufio.Writer, r api.ChatResponse) error {
+func (e *chatSSE) chunk(w *bufio.Writer, r *api.ChatResponse) error {
 	delta := &oaRespMessage{}
 	var cites []rag.Citation
 	if !e.sentRole {
@@ -330,7 +330,7 @@ func writeSSE(w *bufio.Writer, v any) error {
 // sse streams chunks as OpenAI's server-sent events: chunk writes each,
 // a comment line keeps the connection alive, an error event or
 // "data: [DONE]" ends it.
-func sse[T any](chunk func(w *bufio.Writer, v T) error) streamer[T] {
+func sse[T any](chunk func(w *bufio.Writer, v *T) error) streamer[T] {
 	return streamer[T]{contentType: "text/event-stream", chunk: chunk, keepAlive: sseKeepAlive, fail: sseFail, end: sseDone}
 }
 
@@ -419,7 +419,7 @@ type textSSE struct {
 	offset int  // the text sent so far, for the logprobs' text offsets
 }
 
-func (e *textSSE) chunk(w *bufio.Writer, r api.GenerateResponse) error {
+func (e *textSSE) chunk(w *bufio.Writer, r *api.GenerateResponse) error {
 	ev := e.base
 	text := r.Response
 	choice := oaChoice{Text: &text}

@@ -269,7 +269,7 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 	// The first citations go with choice 0's first chunk: when another
 	// choice speaks first, they wait for it (harmless: they are only
 	// metadata).
-	if st.sse[head.i].chunk(w, head.r) != nil || !st.flush(w) {
+	if st.sse[head.i].chunk(w, &head.r) != nil || !st.flush(w) {
 		st.status = metrics.StatusClientClosed
 		return
 	}
@@ -313,7 +313,7 @@ func (st *fanStream) write(w *bufio.Writer, head fanItem) {
 // choice failed, or the client left).
 func (st *fanStream) item(w *bufio.Writer, it fanItem) bool {
 	if !it.done {
-		if st.sse[it.i].chunk(w, it.r) != nil || !st.flush(w) {
+		if st.sse[it.i].chunk(w, &it.r) != nil || !st.flush(w) {
 			st.status = metrics.StatusClientClosed
 			return false
 		}

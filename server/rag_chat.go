@@ -207,13 +207,13 @@ func (a *augmented) ollamaStream(fix func(*api.ChatResponse)) streamer[api.ChatR
 		return st
 	}
 	cited := false
-	st.chunk = func(w *bufio.Writer, v api.ChatResponse) error {
-		fix(&v)
+	st.chunk = func(w *bufio.Writer, v *api.ChatResponse) error {
+		fix(v)
 		if !cited {
 			cited = true
-			return json.NewEncoder(w).Encode(citedChatResponse{ChatResponse: &v, Citations: a.citations})
+			return json.NewEncoder(w).Encode(citedChatResponse{ChatResponse: v, Citations: a.citations})
 		}
-		return json.NewEncoder(w).Encode(&v)
+		return json.NewEncoder(w).Encode(v)
 	}
 	return st
 }
