@@ -14,7 +14,16 @@ const clockTick = 10 * time.Millisecond
 // procCPU is the CPU time (user and system) pid and its children alive
 // now have used: nginx's work is in its worker, a child of the master.
 func procCPU(pid int) time.Duration {
-	t := statCPU(pid)
+	var t time.Duration
+	for _, p := range family(pid) {
+		t += statCPU(p)
+	}
+	return t
+}
+
+// family is pid and its children alive now.
+func family(pid int) []int {
+	ps := []int{pid}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		child, err := strconv.Atoi(filepath.Base(d))
@@ -22,10 +31,10 @@ func procCPU(pid int) time.Duration {
 			continue
 		}
 		if ppid, _ := statField(child, 4); ppid == pid {
-			t += statCPU(child)
+			ps = append(ps, child)
 		}
 	}
-	return t
+	return ps
 }
 
 // statCPU is one process's utime + stime.
@@ -53,4 +62,36 @@ func statField(pid, n int) (int, bool) {
 	}
 	v, err := strconv.Atoi(fs[n-3])
 	return v, err == nil
+}
+
+// procSwitches is the context switches (voluntary and not) that every
+// thread of pid and of its children alive now has made: how often the
+// proxy went to sleep and was woken, or was put off the CPU.
+func procSwitches(pid int) int {
+	n := 0
+	for _, p := range family(pid) {
+		n += taskSwitches(p)
+	}
+	return n
+}
+
+// taskSwitches sums the context switches of pid's threads
+// (/proc/pid/task/*/status).
+func taskSwitches(pid int) int {
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/[0-9]*/status")
+	n := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			name, v, _ := strings.Cut(line, ":")
+			if name == "voluntary_ctxt_switches" || name == "nonvoluntary_ctxt_switches" {
+				k, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += k
+			}
+		}
+	}
+	return n
 }

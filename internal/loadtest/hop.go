@@ -74,6 +74,15 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 		return nil, err
 	}
 	stops = append(stops, ng.stop)
+	// The control: a second nginx, the same as the first. What it adds
+	// beyond the first is what two identical proxies differ by in this
+	// run, the noise every "beyond nginx's" figure carries.
+	ng2, err := startNginx(nginxGroup{name: "up", servers: []string{strings.TrimPrefix(ups[0].URL, "http://")}})
+	if err != nil {
+		rig.stop()
+		return nil, err
+	}
+	stops = append(stops, ng2.stop)
 	one, err := startAURAXProc("", ups[0].URL, 4096, "")
 	if err != nil {
 		rig.stop()
@@ -90,6 +99,7 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 	rig.targets = []hopTarget{
 		{name: "direct to the upstream `/api/chat`", url: ups[0].URL + "/api/chat"},
 		{name: "nginx hop `/api/chat`", url: ng.url("up") + "/api/chat", pid: ng.cmd.Process.Pid},
+		{name: "a second nginx, the same (the control)", url: ng2.url("up") + "/api/chat", pid: ng2.cmd.Process.Pid},
 		{name: "AURAX `/v1/chat/completions`", url: one.url + "/v1/chat/completions", own: one.overhead, pid: one.pid()},
 		{name: "AURAX `/api/chat`", url: one.url + "/api/chat", own: one.overhead, pid: one.pid()},
 		{name: "AURAX, pool of 4 engines, `/api/chat`", url: four.url + "/api/chat", own: four.overhead, pid: four.pid()},
@@ -108,27 +118,30 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 }
 
 // hopRow is one target's figures over the rounds, in round order; cpu is
-// the proxy process's CPU time a request.
+// the proxy process's CPU time a request, switches its context switches a
+// request.
 type hopRow struct {
 	p50, p99, own50, own99, cpu []time.Duration
-	okFrac                      []float64
+	okFrac, switches            []float64
 }
 
 // measure runs load against t and appends its figures to r: latencies,
-// AURAX's own time, the proxy's CPU time per request (requests: how many
-// load sent).
+// AURAX's own time, the proxy's CPU time and context switches per request
+// (requests: how many load sent).
 func (r *hopRow) measure(t hopTarget, load func() (requests int)) {
 	var before hist
 	if t.own != nil {
 		before = t.own()
 	}
 	var cpu0 time.Duration
+	var sw0 int
 	if t.pid != 0 {
-		cpu0 = procCPU(t.pid)
+		cpu0, sw0 = procCPU(t.pid), procSwitches(t.pid)
 	}
 	n := load()
 	if t.pid != 0 {
 		r.cpu = append(r.cpu, (procCPU(t.pid)-cpu0)/time.Duration(max(n, 1)))
+		r.switches = append(r.switches, float64(procSwitches(t.pid)-sw0)/float64(max(n, 1)))
 	}
 	if t.own != nil {
 		h := t.own().minus(before)
@@ -200,8 +213,8 @@ func hopStreams(rig *hopRig, f hopFlags) error {
 // measurable, as with -pin), the p99 of the first and the last round (the
 // drift).
 func printHop(ts []hopTarget, rows []hopRow, own bool) {
-	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | beyond nginx's p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | beyond nginx's p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request | proxy context switches a request |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	added := func(r, base []time.Duration) time.Duration {
 		d := make([]time.Duration, len(r))
 		for i := range r {
@@ -213,9 +226,10 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 	for i, t := range ts {
 		r := rows[i]
 		a50, a99 := added(r.p50, rows[0].p50), added(r.p99, rows[0].p99)
-		ratio, beyond, ownCol, cpuCol := "–", "–", "–", "–"
+		ratio, beyond, ownCol, cpuCol, swCol := "–", "–", "–", "–", "–"
 		if len(r.cpu) > 0 {
 			cpuCol = us(med(r.cpu))
+			swCol = fmt.Sprintf("%.1f", med(r.switches))
 		}
 		if i >= 2 {
 			ratio = times(a50, ng50) + " / " + times(a99, ng99)
@@ -227,8 +241,8 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 		if own && t.own != nil {
 			ownCol = us(med(r.own50)) + " / " + us(med(r.own99))
 		}
-		fmt.Printf("| %s | %.2f%% | %s | %s | %s | %s | %s | %s | %s → %s | %s | %s |\n", t.name, 100*med(r.okFrac),
-			ms(med(r.p50)), ms(med(r.p99)), us(a50), us(a99), ratio, beyond, ms(r.p99[0]), ms(r.p99[len(r.p99)-1]), ownCol, cpuCol)
+		fmt.Printf("| %s | %.2f%% | %s | %s | %s | %s | %s | %s | %s → %s | %s | %s | %s |\n", t.name, 100*med(r.okFrac),
+			ms(med(r.p50)), ms(med(r.p99)), us(a50), us(a99), ratio, beyond, ms(r.p99[0]), ms(r.p99[len(r.p99)-1]), ownCol, cpuCol, swCol)
 	}
 	fmt.Println()
 }
