@@ -21,6 +21,16 @@ func procCPU(pid int) time.Duration {
 	return t
 }
 
+// procSys is the part of procCPU spent in the kernel (system time).
+func procSys(pid int) time.Duration {
+	var t time.Duration
+	for _, p := range family(pid) {
+		s, _ := statField(p, 15)
+		t += time.Duration(s) * clockTick
+	}
+	return t
+}
+
 // family is pid and its children alive now.
 func family(pid int) []int {
 	ps := []int{pid}

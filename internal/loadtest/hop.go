@@ -118,11 +118,11 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 }
 
 // hopRow is one target's figures over the rounds, in round order; cpu is
-// the proxy process's CPU time a request, switches its context switches a
-// request.
+// the proxy process's CPU time a request, sys the kernel's part of it,
+// switches its context switches a request.
 type hopRow struct {
-	p50, p99, own50, own99, cpu []time.Duration
-	okFrac, switches            []float64
+	p50, p99, own50, own99, cpu, sys []time.Duration
+	okFrac, switches                 []float64
 }
 
 // measure runs load against t and appends its figures to r: latencies,
@@ -133,14 +133,15 @@ func (r *hopRow) measure(t hopTarget, load func() (requests int)) {
 	if t.own != nil {
 		before = t.own()
 	}
-	var cpu0 time.Duration
+	var cpu0, sys0 time.Duration
 	var sw0 int
 	if t.pid != 0 {
-		cpu0, sw0 = procCPU(t.pid), procSwitches(t.pid)
+		cpu0, sys0, sw0 = procCPU(t.pid), procSys(t.pid), procSwitches(t.pid)
 	}
 	n := load()
 	if t.pid != 0 {
 		r.cpu = append(r.cpu, (procCPU(t.pid)-cpu0)/time.Duration(max(n, 1)))
+		r.sys = append(r.sys, (procSys(t.pid)-sys0)/time.Duration(max(n, 1)))
 		r.switches = append(r.switches, float64(procSwitches(t.pid)-sw0)/float64(max(n, 1)))
 	}
 	if t.own != nil {
@@ -213,7 +214,7 @@ func hopStreams(rig *hopRig, f hopFlags) error {
 // measurable, as with -pin), the p99 of the first and the last round (the
 // drift).
 func printHop(ts []hopTarget, rows []hopRow, own bool) {
-	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | beyond nginx's p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request | proxy context switches a request |")
+	fmt.Println("| path | ok | p50 | p99 | added p50 | added p99 | × nginx's added p50 / p99 | beyond nginx's p50 / p99 | p99 first → last round | AURAX's own time p50 / p99 | proxy CPU a request (of it the kernel's) | proxy context switches a request |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	added := func(r, base []time.Duration) time.Duration {
 		d := make([]time.Duration, len(r))
@@ -228,7 +229,7 @@ func printHop(ts []hopTarget, rows []hopRow, own bool) {
 		a50, a99 := added(r.p50, rows[0].p50), added(r.p99, rows[0].p99)
 		ratio, beyond, ownCol, cpuCol, swCol := "–", "–", "–", "–", "–"
 		if len(r.cpu) > 0 {
-			cpuCol = us(med(r.cpu))
+			cpuCol = us(med(r.cpu)) + " (" + us(med(r.sys)) + ")"
 			swCol = fmt.Sprintf("%.1f", med(r.switches))
 		}
 		if i >= 2 {
