@@ -93,3 +93,24 @@ func sameDecoded[T any](t *testing.T, b []byte, fast func([]byte, *T) error) {
 		t.Fatalf("%T: %q decoded differently:\nencoding/json %s\njsonx         %s", want, b, w, g)
 	}
 }
+
+// FuzzPlainString: a message content plainString takes as it is,
+// encoding/json decodes to the same string.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"Hello, how are you?"`, `""`, `"`, `"a\"b"`, `"a\nb"`, "\"a\nb\"", "\"\xff\"", `"日本語"`, "\"\x00\"", `"a"b"`, `x"a"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := plainString(b)
+		if !ok {
+			return // encoding/json decodes it
+		}
+		var want string
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("plainString takes %q, encoding/json refuses it: %v", b, err)
+		}
+		if got != want {
+			t.Fatalf("%q: plainString %q, encoding/json %q", b, got, want)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aurax/aurax/rag"
 	"github.com/ollama/ollama/api"
@@ -92,6 +93,10 @@ func (c *oaContent) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if b[0] == '"' {
+		if t, ok := plainString(b); ok {
+			c.Text = t
+			return nil
+		}
 		return json.Unmarshal(b, &c.Text)
 	}
 	var parts []struct {
@@ -214,4 +219,24 @@ type oaCompletion struct {
 	// Citations is AURAX's extension on retrieval-augmented chat: on the
 	// response, or on the first chunk of a stream.
 	Citations []rag.Citation `json:"citations,omitzero"`
+}
+
+// plainString is the JSON string b ("...") when it needs no decoding: no
+// escape, no control character, valid UTF-8, so that its bytes are its
+// value, as encoding/json would give it. A message's content is almost
+// always one; the rest go to encoding/json.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
