@@ -19,7 +19,8 @@ import (
 // net/http's Transport hands each request to a writer goroutine and each
 // answer back from a reader goroutine (two goroutine switches and about
 // 40 allocations a request, measured by BenchmarkOpenAIChatHop). The
-// answer is parsed by net/http's ReadResponse (chunked or sized bodies);
+// answer's head is parsed in place when it is the usual one, by net/http's
+// ReadResponse otherwise (readResponse);
 // a cancelled context expires the connection's deadline, which ends a
 // blocked read at once, and the connection is then closed, never reused.
 type upstream struct {
@@ -184,7 +185,7 @@ func (u *upstream) roundTrip(ctx context.Context, c *upConn, path string, body [
 	if u.header > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(u.header))
 	}
-	resp, err := http.ReadResponse(c.br, nil)
+	resp, err := readResponse(c.br)
 	if err != nil {
 		return fail(err)
 	}

@@ -3,9 +3,13 @@ package models
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -163,4 +167,88 @@ func FuzzUpstreamResponse(f *testing.F) {
 		}()
 		_ = o.Chat(ctx, &api.ChatRequest{Model: "m"}, func(*api.ChatResponse) error { return nil })
 	})
+}
+
+// TestUpstreamAnswerHeads: the answers whose head readResponse leaves to
+// net/http, and those it parses, over a socket, each asked for twice:
+// every chat gets its chunks, and the connection is reused exactly when
+// the answer allows it.
+func TestUpstreamAnswerHeads(t *testing.T) {
+	const body = `{"message":{"content":"x"},"done":true}` + "\n"
+	chunked := "Transfer-Encoding: chunked\r\n\r\n" + strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n"
+	for _, tc := range []struct {
+		name   string
+		writes []string // the answer, written in these pieces, a pause between them
+		conns  int64    // connections for the two requests
+	}{
+		{"sized", []string{"HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body}, 1},
+		{"chunked", []string{"HTTP/1.1 200 OK\r\n" + chunked + "\r\n"}, 1},
+		{"head split across writes", []string{"HTTP/1.1 200 OK\r\nContent-Ty", "pe: application/x-ndjson\r\n" + chunked + "\r\n"}, 1},
+		{"trailers", []string{"HTTP/1.1 200 OK\r\nTrailer: X-Done\r\n" + chunked + "X-Done: 1\r\n\r\n"}, 1},
+		{"connection close", []string{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body}, 2},
+		{"HTTP/1.0, to the close", []string{"HTTP/1.0 200 OK\r\n\r\n" + body}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			t.Cleanup(func() { ln.Close() })
+			var conns atomic.Int64
+			var mu sync.Mutex
+			var open []net.Conn
+			t.Cleanup(func() { // the client's kept-alive connections end the answer goroutines
+				mu.Lock()
+				defer mu.Unlock()
+				for _, c := range open {
+					c.Close()
+				}
+			})
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					conns.Add(1)
+					mu.Lock()
+					open = append(open, c)
+					mu.Unlock()
+					go answer(c, tc.writes)
+				}
+			}()
+			o, err := NewOllama("http://"+ln.Addr().String(), OllamaOptions{HeaderTimeout: 5 * time.Second})
+			require.NoError(t, err)
+			for range 2 {
+				n, err := chatN(t, o, context.Background(), 0, nil)
+				require.NoError(t, err)
+				require.Equal(t, 1, n)
+			}
+			require.Equal(t, tc.conns, conns.Load())
+		})
+	}
+}
+
+// answer reads requests from c and writes each the answer in writes; one
+// whose head says nothing of a length (HTTP/1.0) or asks for the close ends
+// the connection after it.
+func answer(c net.Conn, writes []string) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		for i, w := range writes {
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if _, err := c.Write([]byte(w)); err != nil {
+				return
+			}
+		}
+		if strings.HasPrefix(writes[0], "HTTP/1.0") || strings.Contains(writes[0], "Connection: close") {
+			return
+		}
+	}
 }
