@@ -11,78 +11,62 @@ import (
 // clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
 
-// procCPU is the CPU time (user and system) pid and its children alive
-// now have used: nginx's work is in its worker, a child of the master.
-func procCPU(pid int) time.Duration {
-	var t time.Duration
-	for _, p := range family(pid) {
-		t += statCPU(p)
-	}
-	return t
+// usage is what a proxy has spent: CPU time (user and system), the
+// kernel's part of it (system), and its threads' context switches
+// (voluntary and not: how often it went to sleep and was woken, or was put
+// off the CPU).
+type usage struct {
+	cpu, sys time.Duration
+	switches int
 }
 
-// procSys is the part of procCPU spent in the kernel (system time).
-func procSys(pid int) time.Duration {
-	var t time.Duration
-	for _, p := range family(pid) {
-		s, _ := statField(p, 15)
-		t += time.Duration(s) * clockTick
+// procUsage is the usage of pid and of its children alive now: nginx's
+// work is in its worker, a child of the master. Each process's stat file
+// is read once.
+func procUsage(pid int) usage {
+	var u usage
+	add := func(p int, fs []string) {
+		ut, _ := strconv.Atoi(fs[14-3])
+		st, _ := strconv.Atoi(fs[15-3])
+		u.cpu += time.Duration(ut+st) * clockTick
+		u.sys += time.Duration(st) * clockTick
+		u.switches += taskSwitches(p)
 	}
-	return t
-}
-
-// family is pid and its children alive now.
-func family(pid int) []int {
-	ps := []int{pid}
+	if fs := statFields(pid); fs != nil {
+		add(pid, fs)
+	}
+	parent := strconv.Itoa(pid)
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		child, err := strconv.Atoi(filepath.Base(d))
 		if err != nil || child == pid {
 			continue
 		}
-		if ppid, _ := statField(child, 4); ppid == pid {
-			ps = append(ps, child)
+		if fs := statFields(child); fs != nil && fs[4-3] == parent {
+			add(child, fs)
 		}
 	}
-	return ps
+	return u
 }
 
-// statCPU is one process's utime + stime.
-func statCPU(pid int) time.Duration {
-	u, _ := statField(pid, 14)
-	s, _ := statField(pid, 15)
-	return time.Duration(u+s) * clockTick
-}
-
-// statField is field n (1-based, as proc(5) numbers them) of
-// /proc/pid/stat; the command name, which may hold spaces, is field 2.
-func statField(pid, n int) (int, bool) {
+// statFields is /proc/pid/stat's fields from the third on (fs[n-3] is
+// field n, 1-based as proc(5) numbers them; the command name, field 2,
+// may hold spaces), nil when the process is gone or the file is short.
+func statFields(pid int) []string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, false
+		return nil
 	}
-	fs := strings.Fields(s[i+1:]) // fields 3 onwards
-	if n < 3 || n-3 >= len(fs) {
-		return 0, false
+	fs := strings.Fields(s[i+1:])
+	if len(fs) < 15-3+1 {
+		return nil
 	}
-	v, err := strconv.Atoi(fs[n-3])
-	return v, err == nil
-}
-
-// procSwitches is the context switches (voluntary and not) that every
-// thread of pid and of its children alive now has made: how often the
-// proxy went to sleep and was woken, or was put off the CPU.
-func procSwitches(pid int) int {
-	n := 0
-	for _, p := range family(pid) {
-		n += taskSwitches(p)
-	}
-	return n
+	return fs
 }
 
 // taskSwitches sums the context switches of pid's threads

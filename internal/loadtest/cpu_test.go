@@ -15,8 +15,8 @@ import (
 // columns against what a process says of itself. The test binary, as a
 // child of a shell (as nginx's worker is nginx's master's), spends user
 // time, then system time, then sleeps 200 times; it prints its own
-// getrusage figures and waits. procCPU, procSys and procSwitches of the
-// shell, which itself does nothing, must find the child's figures.
+// getrusage figures and waits. procUsage of the shell, which itself does
+// nothing, must find the child's figures.
 func TestProcAccounting(t *testing.T) {
 	if os.Getenv("LOADTEST_ACCOUNTING_CHILD") == "1" {
 		accountingChild()
@@ -53,14 +53,15 @@ func TestProcAccounting(t *testing.T) {
 	// read a moment before; its exit is not waited for, so nothing of it
 	// has moved to the shell's own counters.
 	slack := 3 * clockTick
-	if got := procCPU(pid); got < user+sys-slack || got > user+sys+slack {
-		t.Errorf("procCPU = %v, the child said %v", got, user+sys)
+	u := procUsage(pid)
+	if got := u.cpu; got < user+sys-slack || got > user+sys+slack {
+		t.Errorf("CPU %v, the child said %v", got, user+sys)
 	}
-	if got := procSys(pid); got < sys-slack || got > sys+slack {
-		t.Errorf("procSys = %v, the child said %v", got, sys)
+	if got := u.sys; got < sys-slack || got > sys+slack {
+		t.Errorf("system %v, the child said %v", got, sys)
 	}
-	if got := procSwitches(pid); got < switches {
-		t.Errorf("procSwitches = %d, the child said %d", got, switches)
+	if got := u.switches; got < switches {
+		t.Errorf("%d context switches, the child said %d", got, switches)
 	}
 }
 

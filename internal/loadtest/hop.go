@@ -68,7 +68,8 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 		ups[i] = up
 		stops = append(stops, func() { up.Close() })
 	}
-	ng, err := startNginx(nginxGroup{name: "up", servers: []string{strings.TrimPrefix(ups[0].URL, "http://")}})
+	toOne := nginxGroup{name: "up", servers: []string{strings.TrimPrefix(ups[0].URL, "http://")}}
+	ng, err := startNginx(toOne)
 	if err != nil {
 		rig.stop()
 		return nil, err
@@ -77,7 +78,7 @@ func startHopRig(latency time.Duration, compare string) (*hopRig, error) {
 	// The control: a second nginx, the same as the first. What it adds
 	// beyond the first is what two identical proxies differ by in this
 	// run, the noise every "beyond nginx's" figure carries.
-	ng2, err := startNginx(nginxGroup{name: "up", servers: []string{strings.TrimPrefix(ups[0].URL, "http://")}})
+	ng2, err := startNginx(toOne)
 	if err != nil {
 		rig.stop()
 		return nil, err
@@ -133,16 +134,16 @@ func (r *hopRow) measure(t hopTarget, load func() (requests int)) {
 	if t.own != nil {
 		before = t.own()
 	}
-	var cpu0, sys0 time.Duration
-	var sw0 int
+	var u0 usage
 	if t.pid != 0 {
-		cpu0, sys0, sw0 = procCPU(t.pid), procSys(t.pid), procSwitches(t.pid)
+		u0 = procUsage(t.pid)
 	}
 	n := load()
 	if t.pid != 0 {
-		r.cpu = append(r.cpu, (procCPU(t.pid)-cpu0)/time.Duration(max(n, 1)))
-		r.sys = append(r.sys, (procSys(t.pid)-sys0)/time.Duration(max(n, 1)))
-		r.switches = append(r.switches, float64(procSwitches(t.pid)-sw0)/float64(max(n, 1)))
+		u, per := procUsage(t.pid), max(n, 1)
+		r.cpu = append(r.cpu, (u.cpu-u0.cpu)/time.Duration(per))
+		r.sys = append(r.sys, (u.sys-u0.sys)/time.Duration(per))
+		r.switches = append(r.switches, float64(u.switches-u0.switches)/float64(per))
 	}
 	if t.own != nil {
 		h := t.own().minus(before)
@@ -275,7 +276,7 @@ func runProfile(f hopFlags) error {
 		return err
 	}
 	url := a.url + "/v1/chat/completions"
-	cpu0 := procCPU(a.pid())
+	cpu0 := procUsage(a.pid()).cpu
 	var what string
 	var n int
 	rate := f.rates[0]
@@ -293,7 +294,7 @@ func runProfile(f hopFlags) error {
 		what = fmt.Sprintf("%d requests/s: ok %.2f%%, p50 %s, p99 %s, own time p50 %s p99 %s", f.rates[0],
 			100*m.Success, ms(m.Latencies.P50), ms(m.Latencies.P99), us(h.quantile(0.5)), us(h.quantile(0.99)))
 	}
-	cpu := (procCPU(a.pid()) - cpu0) / time.Duration(max(n, 1))
+	cpu := (procUsage(a.pid()).cpu - cpu0) / time.Duration(max(n, 1))
 	a.stop()
 	fmt.Printf("profiled AURAX at %s, for %v (load average %s); CPU a request %s (the profiles and %v of trace on)\n", what, f.profileFor, loadavg(), us(cpu), traceFor)
 	if st, err := readSched(filepath.Join(f.profileDir, "trace.out")); err != nil {
