@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
+	"strconv"
+	"strings"
 )
 
 // readResponse reads an engine's answer head from br. The common head (an
@@ -70,23 +72,24 @@ func parseHead(br *bufio.Reader) (*http.Response, bool) {
 		}
 		value = bytes.Trim(value, " \t")
 		switch {
-		case equalFold(name, "content-length"):
-			n, ok := digits(value)
-			if sized || !ok {
+		case bytes.EqualFold(name, []byte("content-length")):
+			n, err := strconv.ParseUint(string(value), 10, 63) // as net/http reads it
+			if sized || err != nil {
 				return nil, false
 			}
-			resp.ContentLength, sized = n, true
-		case equalFold(name, "transfer-encoding"):
+			resp.ContentLength, sized = int64(n), true
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
 			if chunked || string(value) != "chunked" {
 				return nil, false
 			}
 			chunked = true
-		case equalFold(name, "connection"):
-			if !equalFold(value, "close") && !equalFold(value, "keep-alive") {
+		case bytes.EqualFold(name, []byte("connection")):
+			closing := bytes.EqualFold(value, []byte("close"))
+			if !closing && !bytes.EqualFold(value, []byte("keep-alive")) {
 				return nil, false // a list of tokens: net/http reads it
 			}
-			resp.Close = resp.Close || equalFold(value, "close")
-		case equalFold(name, "trailer"):
+			resp.Close = resp.Close || closing
+		case bytes.EqualFold(name, []byte("trailer")):
 			return nil, false
 		}
 	}
@@ -103,27 +106,11 @@ func parseHead(br *bufio.Reader) (*http.Response, bool) {
 	return resp, true
 }
 
-// digits is b as a decimal number: 1 to 18 digits, no sign (a longer one
-// is net/http's to read).
-func digits(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
 // token: a header name's bytes (RFC 9110's tchar), at least one.
 func token(b []byte) bool {
 	for _, c := range b {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0) {
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}
@@ -134,21 +121,6 @@ func token(b []byte) bool {
 func plainValue(b []byte) bool {
 	for _, c := range b {
 		if (c < ' ' && c != '\t') || c > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
 			return false
 		}
 	}

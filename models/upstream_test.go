@@ -134,26 +134,17 @@ func FuzzUpstreamResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 35\r\n\r\n{\"error\":\"model 'x' not found\"}   "))
 	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"))
 	f.Add([]byte("garbage"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(f, err)
-	defer ln.Close()
 	answers := make(chan []byte)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			data := <-answers
-			br := bufio.NewReader(c)
-			if req, err := http.ReadRequest(br); err == nil {
-				req.Body.Close()
-			}
-			c.Write(data)
-			c.Close()
+	addr := rawEngine(f, func(c net.Conn) { // one at a time: the next answer is taken when the connection is
+		data := <-answers
+		br := bufio.NewReader(c)
+		if req, err := http.ReadRequest(br); err == nil {
+			req.Body.Close()
 		}
-	}()
-	o, err := NewOllama("http://"+ln.Addr().String(), OllamaOptions{HeaderTimeout: 2 * time.Second, ConnectTimeout: time.Second})
+		c.Write(data)
+		c.Close()
+	}, false)
+	o, err := NewOllama("http://"+addr, OllamaOptions{HeaderTimeout: 2 * time.Second, ConnectTimeout: time.Second})
 	require.NoError(f, err)
 	o.up.maxIdle = 0 // one connection per answer: the listener serves one each
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -189,33 +180,9 @@ func TestUpstreamAnswerHeads(t *testing.T) {
 		{"HTTP/1.0, to the close", []string{"HTTP/1.0 200 OK\r\n\r\n" + body}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			t.Cleanup(func() { ln.Close() })
 			var conns atomic.Int64
-			var mu sync.Mutex
-			var open []net.Conn
-			t.Cleanup(func() { // the client's kept-alive connections end the answer goroutines
-				mu.Lock()
-				defer mu.Unlock()
-				for _, c := range open {
-					c.Close()
-				}
-			})
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					conns.Add(1)
-					mu.Lock()
-					open = append(open, c)
-					mu.Unlock()
-					go answer(c, tc.writes)
-				}
-			}()
-			o, err := NewOllama("http://"+ln.Addr().String(), OllamaOptions{HeaderTimeout: 5 * time.Second})
+			addr := rawEngine(t, func(c net.Conn) { conns.Add(1); answer(c, tc.writes) }, true)
+			o, err := NewOllama("http://"+addr, OllamaOptions{HeaderTimeout: 5 * time.Second})
 			require.NoError(t, err)
 			for range 2 {
 				n, err := chatN(t, o, context.Background(), 0, nil)
@@ -251,4 +218,40 @@ func answer(c net.Conn, writes []string) {
 			return
 		}
 	}
+}
+
+// rawEngine listens on loopback and hands each connection to serve (in a
+// goroutine of its own when concurrent, else in the accepting one); the
+// listener and every connection still open are closed when the test ends.
+func rawEngine(tb testing.TB, serve func(net.Conn), concurrent bool) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	var mu sync.Mutex
+	var open []net.Conn
+	tb.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range open { // the client's kept-alive ones end their serve
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			if concurrent {
+				go serve(c)
+			} else {
+				serve(c)
+			}
+		}
+	}()
+	return ln.Addr().String()
 }
